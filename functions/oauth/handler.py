@@ -1,0 +1,51 @@
+"""λ oauth: the authorization server's public endpoints (token, metadata, JWKS)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payplat import oauth
+from payplat.config import OAuthSettings, load
+from payplat.dal.clients_table import DynamoClientStore
+from payplat.dal.kms_signer import KmsSigner
+from payplat.http import NO_STORE, bind, form_body, json_response, make_resolver, origin
+from payplat.observability import logger, tracer
+from payplat.routes import Function
+
+settings = load(OAuthSettings)
+signer = KmsSigner(settings.signing_key_id)
+clients = DynamoClientStore(settings.clients_table)
+app = make_resolver(Function.OAUTH)
+
+# Public documents: cacheable, so relying parties need not call us per token.
+_PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
+
+
+@bind(app, "token")
+def token() -> Response:
+    form = form_body(app)
+    credentials = oauth.client_credentials(app.current_event.get_header_value("authorization"), form)
+    body = oauth.token(
+        form, credentials, clients=clients, signer=signer, settings=settings, origin=origin(app)
+    )
+    return json_response(200, body, NO_STORE)
+
+
+@bind(app, "oauth_metadata")
+def metadata() -> Response:
+    return json_response(200, oauth.metadata(settings), _PUBLIC_CACHE)
+
+
+@bind(app, "jwks")
+def jwks() -> Response:
+    return json_response(200, oauth.jwks(signer), _PUBLIC_CACHE)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)  # responses hold tokens
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

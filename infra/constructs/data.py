@@ -1,0 +1,98 @@
+"""The DynamoDB tables, one per `TableSpec`, and the grants functions get on them."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra.resources import CLIENTS, LEDGER, TABLES, TableSpec
+
+# Money and partner registrations cannot be recreated; tokens and rate-limit buckets expire
+# by TTL anyway, so a mistaken delete of those costs nothing lasting.
+_DELETION_PROTECTED = frozenset({CLIENTS.id, LEDGER.id})
+
+# Explicit action lists instead of `table.grant_*_data`: those add `<table>/index/*` and
+# Scan/stream actions no function needs. TransactWriteItems/TransactGetItems are authorized
+# per item through these same actions.
+_READ_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:ConditionCheckItem",
+)
+_WRITE_ACTIONS = (
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+)
+
+
+class Access(Enum):
+    READ = "read"
+    READ_WRITE = "read_write"
+
+
+class Data(Construct):
+    """Every table in `infra.resources.TABLES`; names come from CloudFormation."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self._tables = {spec.id: self._build_table(spec) for spec in TABLES}
+
+    def table(self, spec: TableSpec) -> dynamodb.Table:
+        return self._tables[spec.id]
+
+    def grant(self, grantee: iam.IGrantable, spec: TableSpec, access: Access) -> None:
+        """Give `grantee` exactly `access` on the table and (read-only) on its named indexes."""
+        table = self.table(spec)
+        actions = _READ_ACTIONS if access is Access.READ else _READ_ACTIONS + _WRITE_ACTIONS
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(actions), resource_arns=[table.table_arn]
+        )
+        if spec.indexes:
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["dynamodb:Query"],
+                resource_arns=[f"{table.table_arn}/index/{index.name}" for index in spec.indexes],
+            )
+
+    def _build_table(self, spec: TableSpec) -> dynamodb.Table:
+        table = dynamodb.Table(
+            self,
+            _construct_id(spec.id),
+            partition_key=_string_key(spec.partition_key),
+            sort_key=_string_key(spec.sort_key) if spec.sort_key else None,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            # The aws/dynamodb key: encrypted at rest and audited in CloudTrail, without
+            # putting kms:* data-key actions into every function's role.
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=spec.id in _DELETION_PROTECTED,
+            time_to_live_attribute=spec.ttl_attribute,
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES if spec.stream else None,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        for index in spec.indexes:
+            table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=_string_key(index.partition_key),
+                sort_key=_string_key(index.sort_key) if index.sort_key else None,
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        return table
+
+
+def _string_key(name: str) -> dynamodb.Attribute:
+    return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING)
+
+
+def _construct_id(spec_id: str) -> str:
+    """`rate-limits` -> `RateLimits`: CloudFormation logical ids are alphanumeric."""
+    return "".join(part.capitalize() for part in spec_id.split("-"))

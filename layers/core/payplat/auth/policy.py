@@ -1,0 +1,62 @@
+"""The authorizer's answer: an IAM policy naming every route the token's scopes allow.
+
+API Gateway caches the policy per token and reuses it for *every* route, so a policy naming
+only the called route would wrongly deny the others; one naming every allowed route is right
+everywhere. A token whose scopes allow no route gets an explicit Deny.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+from payplat.routes import routes_allowed
+
+Policy = dict[str, Any]
+
+
+def api_prefix(method_arn: str) -> str:
+    """`arn:aws:execute-api:region:account:api-id/stage` of a method ARN."""
+    parts = method_arn.split("/")
+    if len(parts) < 3 or not parts[0].startswith("arn:"):
+        raise ValueError("not an execute-api method ARN")
+    return "/".join(parts[:2])
+
+
+def allowed_resources(method_arn: str, scopes: frozenset[str]) -> list[str]:
+    prefix = api_prefix(method_arn)
+    return [f"{prefix}/{route.arn_path}" for route in routes_allowed(scopes)]
+
+
+def build_policy(
+    principal_id: str, method_arn: str, scopes: frozenset[str], context: dict[str, str | int]
+) -> Policy:
+    resources = allowed_resources(method_arn, scopes)
+    if resources:
+        statement = {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": resources}
+    else:
+        statement = {
+            "Action": "execute-api:Invoke",
+            "Effect": "Deny",
+            "Resource": [f"{api_prefix(method_arn)}/*"],
+        }
+    return {
+        "principalId": principal_id,
+        "policyDocument": {"Version": "2012-10-17", "Statement": [statement]},
+        "context": context,
+    }
+
+
+def is_allowed(policy: Policy, method_arn: str) -> bool:
+    """Evaluate `policy` for `method_arn` as API Gateway does: an explicit Deny wins, then an
+    Allow must match; `*` and `?` are wildcards in resources."""
+    allowed = False
+    for statement in policy["policyDocument"]["Statement"]:
+        resources = statement["Resource"]
+        if isinstance(resources, str):
+            resources = [resources]
+        if any(fnmatch.fnmatchcase(method_arn, pattern) for pattern in resources):
+            if statement["Effect"] == "Deny":
+                return False
+            allowed = True
+    return allowed

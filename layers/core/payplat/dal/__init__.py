@@ -1,0 +1,1 @@
+"""The data access layer: the only place boto3 is imported."""

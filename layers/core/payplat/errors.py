@@ -1,0 +1,64 @@
+"""Domain errors. Each carries what its HTTP answer needs; the mapping to a response lives in
+one place per function kind (payplat.http), never in `isinstance` chains in handlers."""
+
+from __future__ import annotations
+
+
+class OAuthError(Exception):
+    """An RFC 6749 §5.2 error from the authorization server's endpoints."""
+
+    status = 400
+
+    def __init__(self, error: str, description: str, *, status: int = 400) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+class InvalidClient(OAuthError):
+    """Client authentication failed: 401 with a WWW-Authenticate challenge (§5.2)."""
+
+    def __init__(self, description: str = "Client authentication failed.") -> None:
+        super().__init__("invalid_client", description, status=401)
+
+
+class ApiError(Exception):
+    """A resource-route error, answered as `{"error": {type, code, message, param, request_id}}`."""
+
+    status = 400
+    type = "invalid_request_error"
+    code = "invalid_request"
+
+    def __init__(
+        self, message: str, *, param: str | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+
+class InvalidRequest(ApiError):
+    status = 400
+    type = "invalid_request_error"
+    code = "parameter_invalid"
+
+
+class NotFound(ApiError):
+    status = 404
+    type = "invalid_request_error"
+    code = "resource_missing"
+
+
+class AuthenticationFailed(ApiError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_token"
+
+
+class PermissionDenied(ApiError):
+    status = 403
+    type = "permission_error"
+    code = "insufficient_scope"

@@ -1,0 +1,180 @@
+"""The HTTP edge shared by the functions: the Powertools resolver, routes bound from the
+route table, and the one place where domain errors become responses.
+
+Resource routes answer `{"error": {type, code, message, param, request_id}}` (401/403 with an
+RFC 6750 challenge); OAuth endpoints answer RFC 6749 §5.2. Never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import parse_qsl
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+
+from payplat import audit
+from payplat.errors import ApiError, InvalidClient, OAuthError
+from payplat.observability import count, logger
+from payplat.routes import ROUTES, ROUTES_BY_NAME, Function, Route
+
+JSON = "application/json"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_CHALLENGE_ERRORS = {401: "invalid_token", 403: "insufficient_scope"}
+
+
+def _default(value: object) -> object:
+    if isinstance(value, Decimal):  # DynamoDB numbers; amounts are integers in minor units
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def dumps(body: object) -> str:
+    return json.dumps(body, default=_default, separators=(",", ":"))
+
+
+def json_response(status: int, body: object, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type=JSON, body=dumps(body), headers=headers)
+
+
+def make_resolver(function: Function) -> APIGatewayRestResolver:
+    """A resolver for `function` with the platform's error mapping and request metrics."""
+    app = APIGatewayRestResolver(serializer=dumps, strip_prefixes=None)
+
+    @app.exception_handler(ApiError)
+    def _api_error(error: ApiError) -> Response:
+        return api_error_response(app, error)
+
+    @app.exception_handler(OAuthError)
+    def _oauth_error(error: OAuthError) -> Response:
+        return oauth_error_response(error)
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response:
+        return api_error_response(
+            app, ApiError("Unrecognized request URL.", code="resource_missing"), status=404
+        )
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        logger.exception("unhandled error")
+        return api_error_response(
+            app,
+            ApiError("Something went wrong on our side; it is safe to retry.", code="api_error"),
+            status=500,
+            error_type="api_error",
+        )
+
+    app.use(middlewares=[_observe])
+    return app
+
+
+def bind(app: APIGatewayRestResolver, name: str) -> Callable[[Callable[..., Any]], Any]:
+    """Register a handler for the route table's route `name` (path and method come from the
+    table, so the resolver and API Gateway cannot disagree)."""
+    route = ROUTES_BY_NAME[name]
+    return app.route(route.resolver_rule, route.method, cache_control=None)
+
+
+def current_route(app: APIGatewayRestResolver) -> Route | None:
+    event = app.current_event
+    for route in ROUTES:
+        if route.path == event.resource and route.method == event.http_method:
+            return route
+    return None
+
+
+def request_id(app: APIGatewayRestResolver) -> str:
+    return str(app.current_event.request_context.request_id or "")
+
+
+def origin(app: APIGatewayRestResolver) -> audit.Origin:
+    event = app.current_event
+    return audit.Origin(
+        source_ip=event.request_context.identity.source_ip,
+        user_agent=(event.headers or {}).get("User-Agent") or event.get_header_value("user-agent"),
+        request_id=request_id(app),
+    )
+
+
+def api_error_response(
+    app: APIGatewayRestResolver,
+    error: ApiError,
+    *,
+    status: int | None = None,
+    error_type: str | None = None,
+) -> Response:
+    status = status or error.status
+    headers = dict(NO_STORE)
+    if status in _CHALLENGE_ERRORS:
+        headers["WWW-Authenticate"] = (
+            f'Bearer realm="payplat", error="{_CHALLENGE_ERRORS[status]}"'
+        )
+    body = {
+        "error": {
+            "type": error_type or error.type,
+            "code": error.code,
+            "message": error.message,
+            "param": error.param,
+            "request_id": request_id(app),
+        }
+    }
+    return json_response(status, body, headers)
+
+
+def oauth_error_response(error: OAuthError) -> Response:
+    headers = dict(NO_STORE)
+    if isinstance(error, InvalidClient):
+        headers["WWW-Authenticate"] = 'Basic realm="payplat"'
+    body = {"error": error.error, "error_description": error.description}
+    return json_response(error.status, body, headers)
+
+
+def _observe(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+    started = time.perf_counter()
+    response = next_middleware(app)
+    route = current_route(app)
+    name = route.name if route else "unmatched"
+    count("Requests", route=name, status_class=f"{response.status_code // 100}xx")
+    logger.info(
+        "request",
+        extra={
+            "route": name,
+            "status": response.status_code,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+        },
+    )
+    return response
+
+
+MAX_FORM_BYTES = 8192
+
+
+def form_body(app: APIGatewayRestResolver) -> dict[str, str]:
+    """An `application/x-www-form-urlencoded` body; a parameter given twice is an error
+    (RFC 6749 §3.2)."""
+    event = app.current_event
+    content_type = (event.get_header_value("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise OAuthError(
+            "invalid_request", "The body must be application/x-www-form-urlencoded."
+        )
+    body = event.decoded_body or ""
+    if len(body.encode("utf-8")) > MAX_FORM_BYTES:
+        raise OAuthError("invalid_request", "The request body is too large.")
+    try:
+        pairs = parse_qsl(body, keep_blank_values=True, strict_parsing=bool(body))
+    except ValueError as exc:
+        raise OAuthError("invalid_request", "The body is not valid form encoding.") from exc
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        if key in form:
+            raise OAuthError("invalid_request", f"The parameter {key} is repeated.")
+        form[key] = value
+    return form

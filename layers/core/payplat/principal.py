@@ -1,0 +1,64 @@
+"""Who is calling a resource route: built from the authorizer's context and the client's
+registration (owner, status), which is cached briefly so a warm function does not read it on
+every request."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from payplat.clients import Client, ClientStore
+from payplat.errors import AuthenticationFailed, PermissionDenied
+
+CLIENT_CACHE_TTL_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    client_id: str
+    subject: str
+    scopes: frozenset[str]
+    jti: str
+    owner: str  # whose accounts and payments this caller acts for
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise PermissionDenied(f"This route needs the scope {scope}.")
+
+
+class CachedClients:
+    def __init__(
+        self,
+        store: ClientStore,
+        ttl_s: float = CLIENT_CACHE_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._entries: dict[str, tuple[float, Client | None]] = {}
+
+    def get(self, client_id: str) -> Client | None:
+        now = self._clock()
+        hit = self._entries.get(client_id)
+        if hit is not None and now - hit[0] < self._ttl_s:
+            return hit[1]
+        client = self._store.get(client_id)
+        self._entries[client_id] = (now, client)
+        return client
+
+
+def principal_from(authorizer_context: Mapping[str, Any], clients: CachedClients) -> Principal:
+    client_id = str(authorizer_context.get("client_id") or "")
+    client = clients.get(client_id) if client_id else None
+    if client is None or not client.active:
+        raise AuthenticationFailed("The client is unknown or disabled.")
+    return Principal(
+        client_id=client_id,
+        subject=str(authorizer_context.get("sub") or client_id),
+        scopes=frozenset(str(authorizer_context.get("scope") or "").split()),
+        jti=str(authorizer_context.get("jti") or ""),
+        owner=client.owner,
+    )

@@ -1,0 +1,106 @@
+"""The route table: one source for the API's paths, the function behind each, the scope it
+needs and what it costs against the rate limit.
+
+Read at run time by the authorizer (to write a policy naming every route a token's scopes
+allow), by the backend resolver (to register handlers and re-check scope), by the CDK API
+construct and by the local gateway. No AWS imports here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+_PARAM = re.compile(r"\{([^}/]+)\}")
+
+
+class Function(StrEnum):
+    """The Lambda functions that serve routes (folder names under functions/)."""
+
+    OAUTH = "oauth"
+    PAYMENTS = "payments"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One API method. `path` uses API Gateway's `{param}` syntax."""
+
+    name: str
+    method: str
+    path: str
+    function: Function
+    scope: str | None = None  # None: public, no authorizer
+    cost: int = 1  # rate-limit tokens one call takes
+
+    @property
+    def protected(self) -> bool:
+        return self.scope is not None
+
+    @property
+    def arn_path(self) -> str:
+        """`METHOD/path` as it appears in an execute-api ARN, path parameters as `*`."""
+        return self.method + _PARAM.sub("*", self.path)
+
+    @property
+    def resolver_rule(self) -> str:
+        """The path in Powertools' event-handler syntax (`<param>`)."""
+        return _PARAM.sub(lambda m: f"<{m.group(1)}>", self.path)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("health", "GET", "/health", Function.PAYMENTS),
+    Route(
+        "oauth_metadata", "GET", "/.well-known/oauth-authorization-server", Function.OAUTH
+    ),
+    Route("jwks", "GET", "/.well-known/jwks.json", Function.OAUTH),
+    Route("token", "POST", "/oauth/token", Function.OAUTH),
+    Route("list_payments", "GET", "/v1/payments", Function.PAYMENTS, scope="payments:read"),
+)
+
+ROUTES_BY_NAME: dict[str, Route] = {route.name: route for route in ROUTES}
+
+# Every scope the platform knows, with the words a consent page or the docs would show.
+SCOPES: dict[str, str] = {
+    "accounts:read": "See your accounts, balances and transactions",
+    "payments:read": "See your payments and refunds",
+    "payments:write": "Create, capture and cancel payments",
+    "refunds:write": "Refund payments",
+    "clients:manage": "Register and manage partner applications",
+}
+
+
+def routes_for(function: Function) -> tuple[Route, ...]:
+    return tuple(route for route in ROUTES if route.function is function)
+
+
+def routes_allowed(scopes: frozenset[str]) -> tuple[Route, ...]:
+    """The protected routes a token with `scopes` may call."""
+    return tuple(route for route in ROUTES if route.scope is not None and route.scope in scopes)
+
+
+def find_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    """Match a concrete request path against the table (what API Gateway does)."""
+    for route in ROUTES:
+        if route.method != method.upper():
+            continue
+        params = _match(route.path, path)
+        if params is not None:
+            return route, params
+    return None
+
+
+def _match(template: str, path: str) -> dict[str, str] | None:
+    want = template.strip("/").split("/")
+    got = path.strip("/").split("/")
+    if len(want) != len(got):
+        return None
+    params: dict[str, str] = {}
+    for pattern, segment in zip(want, got, strict=True):
+        if pattern.startswith("{") and pattern.endswith("}"):
+            if not segment:
+                return None
+            params[pattern[1:-1]] = segment
+        elif pattern != segment:
+            return None
+    return params

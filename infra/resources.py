@@ -7,6 +7,7 @@ install it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from payplat.config import Env
@@ -97,10 +98,9 @@ class GatewayResponse:
 
 
 def _error_body(error_type: str, code: str, message: str) -> str:
-    return (
-        '{"error": {"type": "%s", "code": "%s", "message": "%s", "param": null, '
-        '"request_id": "$context.requestId"}}' % (error_type, code, message)
-    )
+    error = {"type": error_type, "code": code, "message": message, "param": None}
+    # API Gateway fills the placeholder in; it must stay an unescaped template variable.
+    return json.dumps({"error": {**error, "request_id": "$context.requestId"}})
 
 
 _JSON = {"Content-Type": "application/json", "Cache-Control": "no-store"}

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from payplat import audit
 from payplat.auth.authorizer import AuthorizationRequest, Unauthenticated, authorize
 from payplat.auth.keyset import RemoteKeySet
@@ -41,4 +40,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return authorize(request, verifier)
     except Unauthenticated:
         # The exact message API Gateway turns into a 401 (UNAUTHORIZED gateway response).
-        raise Exception("Unauthorized") from None  # noqa: TRY002
+        raise Exception("Unauthorized") from None

@@ -7,7 +7,6 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from payplat import oauth
 from payplat.config import OAuthSettings, load
 from payplat.dal.clients_table import DynamoClientStore
@@ -26,9 +25,11 @@ _PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
 
 
 @bind(app, "token")
-def token() -> Response:
+def token() -> Response[str]:
     form = form_body(app)
-    credentials = oauth.client_credentials(app.current_event.get_header_value("authorization"), form)
+    credentials = oauth.client_credentials(
+        app.current_event.headers.get("authorization"), form
+    )
     body = oauth.token(
         form, credentials, clients=clients, signer=signer, settings=settings, origin=origin(app)
     )
@@ -36,12 +37,12 @@ def token() -> Response:
 
 
 @bind(app, "oauth_metadata")
-def metadata() -> Response:
+def metadata() -> Response[str]:
     return json_response(200, oauth.metadata(settings), _PUBLIC_CACHE)
 
 
 @bind(app, "jwks")
-def jwks() -> Response:
+def jwks() -> Response[str]:
     return json_response(200, oauth.jwks(signer), _PUBLIC_CACHE)
 
 

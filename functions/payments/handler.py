@@ -8,7 +8,6 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from payplat import payments
 from payplat.config import PaymentsSettings, load
 from payplat.dal.clients_table import DynamoClientStore
@@ -25,7 +24,7 @@ ledger = DynamoLedgerStore(settings.ledger_table)
 app = make_resolver(Function.PAYMENTS)
 
 
-def authenticate(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+def authenticate(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[str]:
     """Every protected route: resolve the caller and re-check the route's scope (the
     authorizer's cached policy already did; this holds even if the gateway is misconfigured)."""
     route = current_route(app)
@@ -46,12 +45,12 @@ def principal() -> Principal:
 
 
 @bind(app, "health")
-def health() -> Response:
+def health() -> Response[str]:
     return json_response(200, {"status": "ok"})
 
 
 @bind(app, "list_payments")
-def list_payments() -> Response:
+def list_payments() -> Response[str]:
     request = page_request(app.current_event.query_string_parameters or {})
     return json_response(200, payments.list_payments(principal(), request, ledger))
 

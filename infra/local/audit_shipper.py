@@ -56,7 +56,9 @@ class AuditShipper(logging.Handler):
         return batch
 
     def _ship(self, lines: list[str]) -> None:
-        records = [{"Data": line.encode("utf-8"), "PartitionKey": _partition(line)} for line in lines]
+        records = [
+            {"Data": line.encode("utf-8"), "PartitionKey": _partition(line)} for line in lines
+        ]
         delay = 0.1
         while records:
             try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import importlib
-import json
 import threading
 import time
 import uuid
@@ -19,9 +18,10 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from infra.resources import GATEWAY_RESPONSES_BY_TYPE
 from payplat.auth.policy import Policy, is_allowed
 from payplat.routes import Function, Route, find_route
+
+from infra.resources import GATEWAY_RESPONSES_BY_TYPE
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -97,7 +97,12 @@ class LocalGateway:
         self.authorizer_calls = 0
 
     def handle(
-        self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
+        self,
+        method: str,
+        raw_path: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        source_ip: str,
     ) -> HttpResponse:
         request_id = str(uuid.uuid4())
         split = urlsplit(raw_path)
@@ -125,9 +130,7 @@ class LocalGateway:
         identity = _header(event["headers"], "authorization")
         if not identity:  # API Gateway rejects before calling the authorizer
             return self._gateway_response("UNAUTHORIZED", request_id)
-        method_arn = (
-            f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{API_ID}/{STAGE}/{route.arn_path}"
-        )
+        method_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{API_ID}/{STAGE}/{route.arn_path}"
         policy = self._cached(identity)
         if policy is None:
             authorizer_event = {
@@ -180,7 +183,7 @@ def _identity(source_ip: str, headers: dict[str, str]) -> dict[str, Any]:
     return {"sourceIp": source_ip, "userAgent": _header(headers, "user-agent")}
 
 
-def _proxy_event(
+def _proxy_event(  # noqa: PLR0917 - mirrors the parts of an HTTP request one to one
     route: Route,
     method: str,
     path: str,
@@ -269,7 +272,7 @@ def serve(gateway: LocalGateway, host: str, port: int) -> ThreadingHTTPServer:
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return  # the functions log each request themselves
 
     server = ThreadingHTTPServer((host, port), Handler)

@@ -44,9 +44,7 @@ class AuditEvent(BaseModel):
     log_type: str = "AUDIT"  # what the subscription filter matches
     schema_version: int = SCHEMA_VERSION
     event_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
-    time: str = Field(
-        default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds")
-    )
+    time: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
     type: str
     outcome: str  # "success" | "failure"
     actor: Actor = Actor()

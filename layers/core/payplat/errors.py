@@ -30,9 +30,7 @@ class ApiError(Exception):
     type = "invalid_request_error"
     code = "invalid_request"
 
-    def __init__(
-        self, message: str, *, param: str | None = None, code: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param

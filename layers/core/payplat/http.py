@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import time
-from urllib.parse import parse_qsl
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
@@ -39,7 +39,9 @@ def dumps(body: object) -> str:
     return json.dumps(body, default=_default, separators=(",", ":"))
 
 
-def json_response(status: int, body: object, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    status: int, body: object, headers: dict[str, str] | None = None
+) -> Response[str]:
     return Response(status_code=status, content_type=JSON, body=dumps(body), headers=headers)
 
 
@@ -48,21 +50,21 @@ def make_resolver(function: Function) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(serializer=dumps, strip_prefixes=None)
 
     @app.exception_handler(ApiError)
-    def _api_error(error: ApiError) -> Response:
+    def _api_error(error: ApiError) -> Response[str]:
         return api_error_response(app, error)
 
     @app.exception_handler(OAuthError)
-    def _oauth_error(error: OAuthError) -> Response:
+    def _oauth_error(error: OAuthError) -> Response[str]:
         return oauth_error_response(error)
 
     @app.not_found
-    def _not_found(_: Exception) -> Response:
+    def _not_found(_: Exception) -> Response[str]:
         return api_error_response(
             app, ApiError("Unrecognized request URL.", code="resource_missing"), status=404
         )
 
     @app.exception_handler(Exception)
-    def _unexpected(error: Exception) -> Response:
+    def _unexpected(error: Exception) -> Response[str]:
         logger.exception("unhandled error")
         return api_error_response(
             app,
@@ -98,7 +100,7 @@ def origin(app: APIGatewayRestResolver) -> audit.Origin:
     event = app.current_event
     return audit.Origin(
         source_ip=event.request_context.identity.source_ip,
-        user_agent=(event.headers or {}).get("User-Agent") or event.get_header_value("user-agent"),
+        user_agent=event.headers.get("user-agent"),
         request_id=request_id(app),
     )
 
@@ -109,13 +111,11 @@ def api_error_response(
     *,
     status: int | None = None,
     error_type: str | None = None,
-) -> Response:
+) -> Response[str]:
     status = status or error.status
     headers = dict(NO_STORE)
     if status in _CHALLENGE_ERRORS:
-        headers["WWW-Authenticate"] = (
-            f'Bearer realm="payplat", error="{_CHALLENGE_ERRORS[status]}"'
-        )
+        headers["WWW-Authenticate"] = f'Bearer realm="payplat", error="{_CHALLENGE_ERRORS[status]}"'
     body = {
         "error": {
             "type": error_type or error.type,
@@ -128,7 +128,7 @@ def api_error_response(
     return json_response(status, body, headers)
 
 
-def oauth_error_response(error: OAuthError) -> Response:
+def oauth_error_response(error: OAuthError) -> Response[str]:
     headers = dict(NO_STORE)
     if isinstance(error, InvalidClient):
         headers["WWW-Authenticate"] = 'Basic realm="payplat"'
@@ -136,7 +136,7 @@ def oauth_error_response(error: OAuthError) -> Response:
     return json_response(error.status, body, headers)
 
 
-def _observe(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+def _observe(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[str]:
     started = time.perf_counter()
     response = next_middleware(app)
     route = current_route(app)
@@ -160,11 +160,9 @@ def form_body(app: APIGatewayRestResolver) -> dict[str, str]:
     """An `application/x-www-form-urlencoded` body; a parameter given twice is an error
     (RFC 6749 §3.2)."""
     event = app.current_event
-    content_type = (event.get_header_value("content-type") or "").split(";")[0].strip().lower()
+    content_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        raise OAuthError(
-            "invalid_request", "The body must be application/x-www-form-urlencoded."
-        )
+        raise OAuthError("invalid_request", "The body must be application/x-www-form-urlencoded.")
     body = event.decoded_body or ""
     if len(body.encode("utf-8")) > MAX_FORM_BYTES:
         raise OAuthError("invalid_request", "The request body is too large.")

@@ -37,9 +37,7 @@ class ClientCredentials:
     method: str  # one of AUTH_METHODS
 
 
-def client_credentials(
-    authorization: str | None, form: Mapping[str, str]
-) -> ClientCredentials:
+def client_credentials(authorization: str | None, form: Mapping[str, str]) -> ClientCredentials:
     """The client's credentials from HTTP Basic (RFC 6749 §2.3.1) or the form body; using
     both at once, or neither, is an error."""
     in_form = "client_secret" in form

@@ -25,9 +25,7 @@ class PageRequest:
 def page_request(query: Mapping[str, str]) -> PageRequest:
     raw_limit = query.get("limit", str(DEFAULT_LIMIT))
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-        raise InvalidRequest(
-            f"limit must be an integer from 1 to {MAX_LIMIT}.", param="limit"
-        )
+        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}.", param="limit")
     starting_after = query.get("starting_after")
     ending_before = query.get("ending_before")
     if starting_after and ending_before:

@@ -25,7 +25,9 @@ class PaymentStore(Protocol):
     ) -> tuple[Sequence[Mapping[str, Any]], bool]: ...
 
 
-def list_payments(principal: Principal, request: PageRequest, store: PaymentStore) -> dict[str, Any]:
+def list_payments(
+    principal: Principal, request: PageRequest, store: PaymentStore
+) -> dict[str, Any]:
     after = _cursor(principal, store, request.starting_after, "starting_after")
     before = _cursor(principal, store, request.ending_before, "ending_before")
     payments, has_more = store.list_payments(

@@ -50,9 +50,7 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route("health", "GET", "/health", Function.PAYMENTS),
-    Route(
-        "oauth_metadata", "GET", "/.well-known/oauth-authorization-server", Function.OAUTH
-    ),
+    Route("oauth_metadata", "GET", "/.well-known/oauth-authorization-server", Function.OAUTH),
     Route("jwks", "GET", "/.well-known/jwks.json", Function.OAUTH),
     Route("token", "POST", "/oauth/token", Function.OAUTH),
     Route("list_payments", "GET", "/v1/payments", Function.PAYMENTS, scope="payments:read"),

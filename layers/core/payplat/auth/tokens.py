@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -73,5 +74,5 @@ def issue_access_token(
     return IssuedToken(token=token, jti=jti, expires_in=ttl_s, scope=scope)
 
 
-def _segment(obj: dict[str, object]) -> str:
+def _segment(obj: Mapping[str, object]) -> str:
     return b64url(json.dumps(obj, separators=(",", ":")).encode("utf-8"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -98,7 +99,7 @@ class TokenVerifier:
             raise InvalidToken("invalid") from exc
         return _access_claims(claims)
 
-    def _key_for(self, token: str) -> object:
+    def _key_for(self, token: str) -> Any:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

@@ -1,0 +1,206 @@
+"""The Lambda functions: each with its own least-privilege role and its own log group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from infra.constructs.data import Access, Data
+from infra.constructs.names import (
+    ACCESS_TOKEN_TTL_S,
+    ARCHITECTURE,
+    ASSET_EXCLUDES,
+    AUDIENCE_PATH,
+    AUTHORIZER,
+    HANDLER,
+    JWKS_PATH,
+    LOG_LEVEL,
+    LOG_RETENTION,
+    METRICS_NAMESPACE,
+    OAUTH,
+    PAYMENTS,
+    RUNTIME,
+    SERVICE_NAME,
+    FunctionSpec,
+)
+from infra.constructs.signing_key import SigningKey
+from infra.resources import CLIENTS, LEDGER, RATE_LIMITS, TOKENS, TableSpec
+from payplat.config import Env
+from payplat.routes import Function
+
+# Each function's tables and what it may do there; its env gets each table's name.
+TABLE_ACCESS: Mapping[str, Mapping[TableSpec, Access]] = {
+    AUTHORIZER.name: {},  # stateless JWT validation: no table, no key (DESIGN)
+    OAUTH.name: {CLIENTS: Access.READ_WRITE, TOKENS: Access.READ_WRITE},
+    PAYMENTS.name: {
+        CLIENTS: Access.READ,
+        LEDGER: Access.READ_WRITE,
+        RATE_LIMITS: Access.READ_WRITE,
+    },
+}
+
+_POWERTOOLS_ENV = {
+    "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+    "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+    "LOG_LEVEL": LOG_LEVEL,
+    # Token and payment responses must never land in X-Ray (DESIGN style 2), whatever a
+    # handler's decorator says.
+    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+}
+
+
+class PayplatFunction(Construct):
+    """One function, its role (log group + X-Ray only, until granted more) and log group."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: FunctionSpec,
+        layer: lambda_.ILayerVersion,
+        environment: Mapping[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.spec = spec
+        self.log_group = self._build_log_group()
+        self.role = self._build_role()
+        self.function = self._build_function(layer, environment)
+        self._suppress_findings()
+
+    def _build_log_group(self) -> logs.LogGroup:
+        # Explicit, so retention is set and the audit subscription has a group to attach to.
+        return logs.LogGroup(
+            self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN
+        )
+
+    def _build_role(self) -> iam.Role:
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"payplat {self.spec.name} function",
+        )
+        # Instead of AWSLambdaBasicExecutionRole, which may write to any log group.
+        self.log_group.grant_write(role)
+        return role
+
+    def _build_function(
+        self, layer: lambda_.ILayerVersion, environment: Mapping[str, str]
+    ) -> lambda_.Function:
+        return lambda_.Function(
+            self,
+            "Function",
+            description=self.spec.description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(str(self.spec.code_dir), exclude=list(ASSET_EXCLUDES)),
+            layers=[layer],
+            role=self.role,
+            log_group=self.log_group,
+            memory_size=self.spec.memory_mb,
+            timeout=Duration.seconds(self.spec.timeout_s),
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={**_POWERTOOLS_ENV, **environment},
+        )
+
+    def _suppress_findings(self) -> None:
+        NagSuppressions.add_resource_suppressions(
+            self.role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "xray:PutTraceSegments/PutTelemetryRecords (added by active tracing) "
+                        "support no resource-level permissions, so the resource must be *"
+                    ),
+                    applies_to=["Resource::*"],
+                )
+            ],
+            apply_to_children=True,
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.function,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-L1",
+                    reason=(
+                        f"{RUNTIME.name} is pinned by DESIGN.md and matches the core layer's "
+                        "wheels (cp313 aarch64); moving runtimes is a deliberate upgrade"
+                    ),
+                )
+            ],
+        )
+
+
+class Functions(Construct):
+    """The authorizer and the two route-serving functions, wired to what they may use."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        layer: lambda_.ILayerVersion,
+        data: Data,
+        signing_key: SigningKey,
+        base_url: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._layer = layer
+        self._data = data
+        # Issuer and audience are built from the API id, not read from the deployed stage:
+        # a function env that referenced the stage would make a dependency cycle.
+        self._token_env = {Env.ISSUER: base_url, Env.AUDIENCE: base_url + AUDIENCE_PATH}
+        self.authorizer = self._build_authorizer(base_url + JWKS_PATH)
+        self.oauth = self._build_oauth(signing_key)
+        self.payments = self._build_payments()
+
+    @property
+    def all(self) -> tuple[PayplatFunction, ...]:
+        return (self.authorizer, self.oauth, self.payments)
+
+    @property
+    def route_handlers(self) -> dict[Function, lambda_.IFunction]:
+        """The function behind each `Route.function`."""
+        return {Function.OAUTH: self.oauth.function, Function.PAYMENTS: self.payments.function}
+
+    def _build_authorizer(self, jwks_uri: str) -> PayplatFunction:
+        # Fetches the JWKS over HTTPS from the API itself: no AWS permissions at all.
+        return self._build(AUTHORIZER, {**self._token_env, Env.JWKS_URI: jwks_uri})
+
+    def _build_oauth(self, signing_key: SigningKey) -> PayplatFunction:
+        oauth = self._build(
+            OAUTH,
+            {
+                **self._token_env,
+                Env.SIGNING_KEY_ID: signing_key.key_arn,
+                Env.ACCESS_TOKEN_TTL_S: str(ACCESS_TOKEN_TTL_S),
+            },
+        )
+        signing_key.grant_sign(oauth.role)
+        return oauth
+
+    def _build_payments(self) -> PayplatFunction:
+        return self._build(PAYMENTS, {})
+
+    def _build(self, spec: FunctionSpec, environment: Mapping[str, str]) -> PayplatFunction:
+        tables = TABLE_ACCESS[spec.name]
+        table_env = {table.env: self._data.table(table).table_name for table in tables}
+        function = PayplatFunction(
+            self,
+            spec.name.capitalize(),
+            spec=spec,
+            layer=self._layer,
+            environment={**environment, **table_env},
+        )
+        for table, access in tables.items():
+            self._data.grant(function.role, table, access)
+        return function

@@ -11,8 +11,8 @@ from urllib.parse import quote, urlencode
 
 import jwt
 import pytest
-
 from payplat.auth.keyset import parse_jwks
+
 from tests.conftest import AuditCapture, load_event
 from tests.integration.conftest import AUDIENCE, ISSUER
 
@@ -112,7 +112,9 @@ def test_scope_may_be_narrowed_but_not_widened(oauth_handler: ModuleType, mercha
     credentials = (merchant.client_id, merchant.client_secret)
     status, _, body = call(
         oauth_handler,
-        token_event({"grant_type": "client_credentials", "scope": "payments:read"}, basic=credentials),
+        token_event(
+            {"grant_type": "client_credentials", "scope": "payments:read"}, basic=credentials
+        ),
     )
     assert (status, body["scope"]) == (200, "payments:read")
 
@@ -127,9 +129,7 @@ def test_scope_may_be_narrowed_but_not_widened(oauth_handler: ModuleType, mercha
     assert headers["Cache-Control"] == "no-store"
 
 
-@pytest.mark.parametrize(
-    "secret", ["wrong-secret", "", "x" * 5000], ids=["wrong", "empty", "huge"]
-)
+@pytest.mark.parametrize("secret", ["wrong-secret", "", "x" * 5000], ids=["wrong", "empty", "huge"])
 def test_a_bad_secret_is_invalid_client_with_a_challenge(
     oauth_handler: ModuleType, merchant: Any, audit_lines: AuditCapture, secret: str
 ) -> None:

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-
 from payplat.auth.jwk import public_jwk
 from payplat.auth.keyset import StaticKeySet
 from payplat.auth.tokens import IssuedToken, der_to_raw, issue_access_token
@@ -49,7 +48,9 @@ class EcSigner:
         return self.private_key.sign(message, ec.ECDSA(hashes.SHA256()))
 
 
-def _merge(base: dict[str, Any], overrides: dict[str, Any] | None, drop: tuple[str, ...]):
+def _merge(
+    base: dict[str, Any], overrides: dict[str, Any] | None, drop: tuple[str, ...]
+) -> dict[str, Any]:
     merged = {**base, **(overrides or {})}
     return {name: value for name, value in merged.items() if name not in drop}
 
@@ -107,8 +108,8 @@ MakeToken = Callable[..., str]
 def make_token(signer: EcSigner) -> MakeToken:
     """A hand-built compact JWS. `header`/`claims` override and `drop_header`/`drop_claims`
     remove members of a valid access token; `signature` replaces the raw signature bytes;
-    `sign_with` signs with another key; `raw_header`/`raw_payload` replace the encoded segment
-    text verbatim. Unless `signature` is given, the result is validly signed."""
+    `sign_with` signs with another key; `header_bytes`/`payload_bytes` replace the JSON of a
+    segment with arbitrary bytes (still base64url-encoded). Unless `signature` is given, the result is validly signed."""
 
     def make(
         *,
@@ -118,8 +119,8 @@ def make_token(signer: EcSigner) -> MakeToken:
         drop_claims: tuple[str, ...] = (),
         signature: bytes | None = None,
         sign_with: EcSigner | None = None,
-        raw_header: str | None = None,
-        raw_payload: str | None = None,
+        header_bytes: bytes | None = None,
+        payload_bytes: bytes | None = None,
     ) -> str:
         now = int(time.time())
         base_header = {"alg": "ES256", "typ": "at+jwt", "kid": signer.kid}
@@ -134,8 +135,16 @@ def make_token(signer: EcSigner) -> MakeToken:
             "exp": now + 600,
             "jti": "jti-0001",
         }
-        head = raw_header if raw_header is not None else b64json(_merge(base_header, header, drop_header))
-        body = raw_payload if raw_payload is not None else b64json(_merge(base_claims, claims, drop_claims))
+        head = (
+            raw_header
+            if raw_header is not None
+            else b64json(_merge(base_header, header, drop_header))
+        )
+        body = (
+            raw_payload
+            if raw_payload is not None
+            else b64json(_merge(base_claims, claims, drop_claims))
+        )
         signing_input = f"{head}.{body}"
         if signature is None:
             signature = der_to_raw((sign_with or signer).sign_der(signing_input.encode("ascii")))

@@ -1,0 +1,169 @@
+"""GET /v1/payments through the real payments handler and ledger table (moto): tenancy,
+cursor pagination and the Stripe-style error format."""
+
+from __future__ import annotations
+
+import json
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import load_event
+from tests.integration.test_oauth import Ctx
+
+OTHER_OWNER = "merchant_other"
+
+
+def list_event(client_id: str, scope: str, **query: str) -> dict[str, Any]:
+    event = load_event("apigw_rest_list_payments")
+    event["requestContext"]["authorizer"].update(client_id=client_id, sub=client_id, scope=scope)
+    event["queryStringParameters"] = query or None
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
+    return event
+
+
+def call(handler: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    response = handler.lambda_handler(event, Ctx())
+    headers = {**(response.get("headers") or {})}
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        headers.setdefault(name, values[-1])
+    return response["statusCode"], headers, json.loads(response["body"])
+
+
+def put_payment(table: Any, owner: str, n: int) -> str:
+    payment_id = f"pay_{owner.replace('_', '')}{n:04d}"
+    created = f"2026-11-{1 + n // 100:02d}T10:{n // 60 % 60:02d}:{n % 60:02d}Z"
+    table.put_item(
+        Item={
+            "pk": f"PAYMENT#{payment_id}",
+            "sk": "PAYMENT",
+            "gsi1pk": f"OWNER#{owner}",
+            "gsi1sk": f"PAYMENT#{created}#{payment_id}",
+            "owner": owner,
+            "id": payment_id,
+            "object": "payment",
+            "amount": 100 + n,
+            "currency": "usd",
+            "created": created,
+        }
+    )
+    return payment_id
+
+
+@pytest.fixture(scope="module")
+def merchant(seeded: dict[str, Any]) -> Any:
+    return seeded["merchant"]
+
+
+@pytest.fixture(scope="module")
+def payments_of_merchant(ledger_table: Any, merchant: Any) -> list[str]:
+    """25 payments of the merchant's owner (oldest first) and 3 of another tenant."""
+    from infra.local.seed import MERCHANT_OWNER
+
+    ids = [put_payment(ledger_table, MERCHANT_OWNER, n) for n in range(25)]
+    for n in range(3):
+        put_payment(ledger_table, OTHER_OWNER, n)
+    return ids
+
+
+def test_health_needs_no_token(payments_handler: ModuleType) -> None:
+    event = load_event("apigw_rest_list_payments")
+    event.update(resource="/health", path="/health")
+    del event["requestContext"]["authorizer"]
+    status, _, body = call(payments_handler, event)
+    assert (status, body) == (200, {"status": "ok"})
+
+
+def test_a_client_sees_only_its_owners_payments_newest_first(
+    payments_handler: ModuleType, merchant: Any, payments_of_merchant: list[str]
+) -> None:
+    status, _, body = call(payments_handler, list_event(merchant.client_id, merchant.scope))
+    assert status == 200
+    assert body["object"] == "list"
+    assert [p["id"] for p in body["data"]] == payments_of_merchant[::-1][:10]
+    assert body["has_more"] is True
+    assert all("owner" not in p and "pk" not in p for p in body["data"])
+
+
+def test_cursors_walk_forward_and_back_without_gaps(
+    payments_handler: ModuleType, merchant: Any, payments_of_merchant: list[str]
+) -> None:
+    newest_first = payments_of_merchant[::-1]
+    seen: list[str] = []
+    cursor: dict[str, str] = {}
+    while True:
+        event = list_event(merchant.client_id, merchant.scope, limit="7", **cursor)
+        _, _, body = call(payments_handler, event)
+        seen += [p["id"] for p in body["data"]]
+        if not body["has_more"]:
+            break
+        cursor = {"starting_after": body["data"][-1]["id"]}
+    assert seen == newest_first
+
+    event = list_event(
+        merchant.client_id, merchant.scope, limit="3", ending_before=newest_first[10]
+    )
+    _, _, body = call(payments_handler, event)
+    assert [p["id"] for p in body["data"]] == newest_first[7:10]
+    assert body["has_more"] is True
+
+
+def test_a_cursor_from_another_tenant_is_not_found(
+    payments_handler: ModuleType, merchant: Any, payments_of_merchant: list[str]
+) -> None:
+    foreign = f"pay_{OTHER_OWNER.replace('_', '')}0001"
+    status, _, body = call(
+        payments_handler, list_event(merchant.client_id, merchant.scope, starting_after=foreign)
+    )
+    assert status == 404
+    assert body["error"]["code"] == "resource_missing"
+    assert body["error"]["param"] == "starting_after"
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "101"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"starting_after": "a/b"}, "starting_after"),
+        ({"starting_after": "pay_1", "ending_before": "pay_2"}, "ending_before"),
+    ],
+)
+def test_bad_list_parameters_are_400_with_the_param_named(
+    payments_handler: ModuleType, merchant: Any, query: dict[str, str], param: str
+) -> None:
+    status, headers, body = call(
+        payments_handler, list_event(merchant.client_id, merchant.scope, **query)
+    )
+    assert status == 400
+    error = body["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param
+    assert error["request_id"] == "d7bf0bd7-7b61-11e6-9a41-93e8deadbeef"
+    assert "Traceback" not in json.dumps(body)
+
+
+def test_the_function_rechecks_the_scope_behind_the_authorizer(
+    payments_handler: ModuleType, merchant: Any
+) -> None:
+    status, headers, body = call(payments_handler, list_event(merchant.client_id, "accounts:read"))
+    assert status == 403
+    assert body["error"]["code"] == "insufficient_scope"
+    assert 'error="insufficient_scope"' in headers["WWW-Authenticate"]
+
+
+def test_an_unknown_client_in_the_context_is_401(payments_handler: ModuleType) -> None:
+    status, headers, body = call(payments_handler, list_event("ppc_gone", "payments:read"))
+    assert status == 401
+    assert body["error"]["type"] == "authentication_error"
+    assert 'error="invalid_token"' in headers["WWW-Authenticate"]
+
+
+def test_an_unknown_path_is_a_404_in_the_error_format(payments_handler: ModuleType) -> None:
+    event = load_event("apigw_rest_list_payments")
+    event.update(resource="/v1/nothing", path="/v1/nothing")
+    status, _, body = call(payments_handler, event)
+    assert status == 404
+    assert body["error"]["code"] == "resource_missing"

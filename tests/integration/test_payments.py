@@ -134,7 +134,7 @@ def test_a_cursor_from_another_tenant_is_not_found(
 def test_bad_list_parameters_are_400_with_the_param_named(
     payments_handler: ModuleType, merchant: Any, query: dict[str, str], param: str
 ) -> None:
-    status, headers, body = call(
+    status, _, body = call(
         payments_handler, list_event(merchant.client_id, merchant.scope, **query)
     )
     assert status == 400

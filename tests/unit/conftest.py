@@ -25,8 +25,8 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def b64json(obj: object) -> str:
-    return b64url(json.dumps(obj, separators=(",", ":")).encode("utf-8"))
+def _json(obj: object) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode("utf-8")
 
 
 class EcSigner:
@@ -109,7 +109,8 @@ def make_token(signer: EcSigner) -> MakeToken:
     """A hand-built compact JWS. `header`/`claims` override and `drop_header`/`drop_claims`
     remove members of a valid access token; `signature` replaces the raw signature bytes;
     `sign_with` signs with another key; `header_bytes`/`payload_bytes` replace the JSON of a
-    segment with arbitrary bytes (still base64url-encoded). Unless `signature` is given, the result is validly signed."""
+    segment with arbitrary bytes (still base64url-encoded). Without `signature`, the token is
+    validly signed whatever it contains."""
 
     def make(
         *,
@@ -135,16 +136,11 @@ def make_token(signer: EcSigner) -> MakeToken:
             "exp": now + 600,
             "jti": "jti-0001",
         }
-        head = (
-            raw_header
-            if raw_header is not None
-            else b64json(_merge(base_header, header, drop_header))
-        )
-        body = (
-            raw_payload
-            if raw_payload is not None
-            else b64json(_merge(base_claims, claims, drop_claims))
-        )
+        if header_bytes is None:
+            header_bytes = _json(_merge(base_header, header, drop_header))
+        if payload_bytes is None:
+            payload_bytes = _json(_merge(base_claims, claims, drop_claims))
+        head, body = b64url(header_bytes), b64url(payload_bytes)
         signing_input = f"{head}.{body}"
         if signature is None:
             signature = der_to_raw((sign_with or signer).sign_der(signing_input.encode("ascii")))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from payplat.audit import LOGGER_NAME
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"

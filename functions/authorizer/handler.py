@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from payplat import audit
 from payplat.auth.authorizer import AuthorizationRequest, Unauthenticated, authorize
 from payplat.auth.keyset import RemoteKeySet

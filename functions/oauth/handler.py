@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from payplat import oauth
 from payplat.config import OAuthSettings, load
 from payplat.dal.clients_table import DynamoClientStore
@@ -27,9 +28,7 @@ _PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
 @bind(app, "token")
 def token() -> Response[str]:
     form = form_body(app)
-    credentials = oauth.client_credentials(
-        app.current_event.headers.get("authorization"), form
-    )
+    credentials = oauth.client_credentials(app.current_event.headers.get("authorization"), form)
     body = oauth.token(
         form, credentials, clients=clients, signer=signer, settings=settings, origin=origin(app)
     )

@@ -13,7 +13,6 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
-from payplat.routes import ROUTES, Function, Route
 
 from infra.constructs.names import (
     AUTHORIZER_CACHE_TTL_S,
@@ -26,6 +25,7 @@ from infra.constructs.names import (
     WAF_RATE_WINDOW_S,
 )
 from infra.resources import GATEWAY_RESPONSES, GatewayResponse
+from payplat.routes import ROUTES, Function, Route
 
 F = apigw.AccessLogField
 # One JSON line per request. Never a body or a header value: those carry tokens.

@@ -10,8 +10,6 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
-from payplat.config import Env
-from payplat.routes import Function
 
 from infra.constructs.data import Access, Data
 from infra.constructs.names import (
@@ -33,6 +31,8 @@ from infra.constructs.names import (
 )
 from infra.constructs.signing_key import SigningKey
 from infra.resources import CLIENTS, LEDGER, RATE_LIMITS, TOKENS, TableSpec
+from payplat.config import Env
+from payplat.routes import Function
 
 # Each function's tables and what it may do there; its env gets each table's name.
 TABLE_ACCESS: Mapping[str, Mapping[TableSpec, Access]] = {

@@ -32,6 +32,10 @@ PYTHON_VERSION = RUNTIME.name.removeprefix("python")  # "3.13"
 # Lambda's arm64 Python runtimes run on Amazon Linux 2023 (glibc 2.34); manylinux2014 wheels
 # (glibc 2.17) run there and every locked dependency publishes one.
 PYTHON_PLATFORM = "aarch64-manylinux2014"
+# The AWS SDK and its own dependencies come with the Lambda runtime. A second botocore in
+# the layer would shadow the runtime's under the runtime's boto3 (a version skew), so the
+# locked set is installed without them; aws-xray-sdk uses the runtime's botocore.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "urllib3", "python-dateutil", "six")
 # Only named so `BundlingOptions` is complete: local bundling always succeeds or raises.
 _UNUSED_IMAGE = f"public.ecr.aws/sam/build-{RUNTIME.name}"
 
@@ -55,9 +59,11 @@ class UvLayerBundler:
             # Only the project's runtime dependencies: no dev/infra/local groups, no payplat
             # itself (copied below as source, not as an installed wheel).
             export = "export --frozen --no-default-groups --no-emit-project --no-hashes --quiet"
-            self._run(uv, *export.split(), "-o", str(requirements))
+            omit = [arg for name in RUNTIME_PROVIDED for arg in ("--no-emit-package", name)]
+            self._run(uv, *export.split(), *omit, "-o", str(requirements))
+            # The exported set is the whole locked closure: install exactly it (--no-deps).
             install = (
-                "pip install --quiet --link-mode copy --only-binary :all: "
+                "pip install --quiet --no-deps --link-mode copy --only-binary :all: "
                 f"--python-platform {PYTHON_PLATFORM} --python-version {PYTHON_VERSION}"
             )
             self._run(uv, *install.split(), "--target", str(target), "-r", str(requirements))
@@ -77,7 +83,8 @@ class UvLayerBundler:
 
 def source_hash(lock_file: Path, tree: Path) -> str:
     """Hash of everything the layer is built from: the lock, the code, the target platform."""
-    digest = hashlib.sha256(f"{PYTHON_PLATFORM}:{PYTHON_VERSION}\n".encode())
+    recipe = f"{PYTHON_PLATFORM}:{PYTHON_VERSION}:{','.join(RUNTIME_PROVIDED)}\n"
+    digest = hashlib.sha256(recipe.encode())
     digest.update(lock_file.read_bytes())
     for path in sorted(tree.rglob("*")):
         if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc":

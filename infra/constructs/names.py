@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+
 from payplat.routes import ROUTES_BY_NAME, Function
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

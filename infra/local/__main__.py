@@ -61,12 +61,12 @@ def main() -> int:
     moto.start()
 
     import boto3
-    from payplat.dal.clients_table import DynamoClientStore
 
     from infra.local.audit_shipper import AuditShipper
     from infra.local.gateway import LocalGateway, serve
     from infra.local.provision import provision
     from infra.local.seed import seed
+    from payplat.dal.clients_table import DynamoClientStore
 
     names = provision()
     os.environ.update(names)

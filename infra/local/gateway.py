@@ -18,10 +18,9 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from infra.resources import GATEWAY_RESPONSES_BY_TYPE
 from payplat.auth.policy import Policy, is_allowed
 from payplat.routes import Function, Route, find_route
-
-from infra.resources import GATEWAY_RESPONSES_BY_TYPE
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"

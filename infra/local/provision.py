@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from payplat.config import Env
 
 from infra.resources import AUDIT_STREAM, SIGNING_KEY, TABLES, TableSpec
+from payplat.config import Env
 
 
 def provision(session: boto3.Session | None = None) -> dict[str, str]:

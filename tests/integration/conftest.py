@@ -16,11 +16,11 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from payplat.config import Env
-from payplat.dal.clients_table import DynamoClientStore
 
 from infra.local.provision import provision
 from infra.local.seed import seed
+from payplat.config import Env
+from payplat.dal.clients_table import DynamoClientStore
 
 ISSUER = "https://api.payplat.test/live"
 AUDIENCE = f"{ISSUER}/v1"

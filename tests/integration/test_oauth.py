@@ -11,8 +11,8 @@ from urllib.parse import quote, urlencode
 
 import jwt
 import pytest
-from payplat.auth.keyset import parse_jwks
 
+from payplat.auth.keyset import parse_jwks
 from tests.conftest import AuditCapture, load_event
 from tests.integration.conftest import AUDIENCE, ISSUER
 

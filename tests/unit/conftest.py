@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
 from payplat.auth.jwk import public_jwk
 from payplat.auth.keyset import StaticKeySet
 from payplat.auth.tokens import IssuedToken, der_to_raw, issue_access_token

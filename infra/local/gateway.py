@@ -10,7 +10,7 @@ import importlib
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -85,12 +85,23 @@ class HttpResponse:
     body: bytes
 
 
+Invoke = Callable[[dict[str, Any]], Any]
+
+
 class LocalGateway:
-    def __init__(self, cache_ttl_s: int = 300, clock: Callable[[], float] = time.monotonic) -> None:
+    """`functions` and `authorizer` default to the real handlers under functions/."""
+
+    def __init__(
+        self,
+        cache_ttl_s: int = 300,
+        clock: Callable[[], float] = time.monotonic,
+        functions: Mapping[str, Invoke] | None = None,
+        authorizer: Invoke | None = None,
+    ) -> None:
         self.cache_ttl_s = cache_ttl_s
         self._clock = clock
-        self._functions = {f.value: LocalFunction(f.value) for f in Function}
-        self._authorizer = LocalFunction(AUTHORIZER, timeout_s=5)
+        self._functions = functions or {f.value: LocalFunction(f.value).invoke for f in Function}
+        self._authorizer = authorizer or LocalFunction(AUTHORIZER, timeout_s=5).invoke
         self._cache: dict[str, tuple[float, Policy]] = {}
         self._cache_lock = threading.Lock()
         self.authorizer_calls = 0
@@ -119,7 +130,7 @@ class LocalGateway:
                 return decision
             event["requestContext"]["authorizer"] = decision
         try:
-            result = self._functions[route.function.value].invoke(event)
+            result = self._functions[route.function.value](event)
         except Exception:  # a crashed function is a 502, as in API Gateway
             return self._gateway_response("DEFAULT_5XX", request_id)
         return _http_response(result, request_id)
@@ -139,7 +150,7 @@ class LocalGateway:
             }
             self.authorizer_calls += 1
             try:
-                policy = self._authorizer.invoke(authorizer_event)
+                policy = self._authorizer(authorizer_event)
             except Exception as exc:
                 if str(exc) == "Unauthorized":
                     return self._gateway_response("UNAUTHORIZED", request_id)

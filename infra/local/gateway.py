@@ -262,6 +262,7 @@ def serve(gateway: LocalGateway, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "payplat-local"
+        disable_nagle_algorithm = True  # headers and body go out as two writes
 
         def _dispatch(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

@@ -1,0 +1,349 @@
+"""Least privilege, encryption and the data plane: what a security reviewer checks first."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra.constructs.functions import PayplatFunction
+from infra.constructs.names import AUTHORIZER, OAUTH, PAYMENTS, STAGE_NAME, FunctionSpec
+from infra.resources import (
+    AUDIT_LOG_FILTER,
+    AUDIT_STREAM,
+    CLIENTS,
+    LEDGER,
+    RATE_LIMITS,
+    SIGNING_KEY,
+    TABLES,
+    TOKENS,
+    TableSpec,
+)
+from payplat.config import Env
+from tests.infra.conftest import Json, Synthesized
+
+WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+
+
+def _function(synth: Synthesized, spec: FunctionSpec) -> PayplatFunction:
+    return {fn.spec.name: fn for fn in synth.stack.functions.all}[spec.name]
+
+
+def _statements(synth: Synthesized, spec: FunctionSpec) -> list[Json]:
+    return synth.role_statements(synth.logical_id(_function(synth, spec).role))
+
+
+def _actions(statement: Json) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def _resources(statement: Json) -> list[Any]:
+    resources = statement["Resource"]
+    return resources if isinstance(resources, list) else [resources]
+
+
+def _table_arn(synth: Synthesized, spec: TableSpec) -> Json:
+    return {"Fn::GetAtt": [synth.logical_id(synth.stack.data.table(spec)), "Arn"]}
+
+
+def _dynamodb_grants(synth: Synthesized, spec: FunctionSpec) -> dict[str, set[str]]:
+    """Table logical id -> DynamoDB actions the function's role has on the table itself."""
+    grants: dict[str, set[str]] = {}
+    for statement in _statements(synth, spec):
+        actions = {a for a in _actions(statement) if a.startswith("dynamodb:")}
+        for resource in _resources(statement):
+            if actions and "Fn::GetAtt" in resource:
+                grants.setdefault(resource["Fn::GetAtt"][0], set()).update(actions)
+    return grants
+
+
+# --- roles ---------------------------------------------------------------------------------
+
+
+def test_each_function_has_its_own_role_without_managed_policies(synth: Synthesized) -> None:
+    # Given the three functions
+    functions = synth.of_type("AWS::Lambda::Function").values()
+    roles = [fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in functions]
+
+    # Then no two share a role and none carries an AWS managed policy
+    assert len(roles) == len(set(roles)) == 3
+    for role in roles:
+        assert not synth.resources[role]["Properties"].get("ManagedPolicyArns"), role
+
+
+def test_authorizer_role_has_no_data_or_key_permissions(synth: Synthesized) -> None:
+    # Given every statement of the authorizer's role
+    statements = _statements(synth, AUTHORIZER)
+
+    # Then it holds no DynamoDB and no KMS action, only its logs and X-Ray
+    actions = {action for statement in statements for action in _actions(statement)}
+    assert not {a for a in actions if a.split(":")[0] in {"dynamodb", "kms", "kinesis"}}
+    assert actions == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+
+
+def test_oauth_can_sign_only_with_the_signing_key(synth: Synthesized) -> None:
+    # Given the oauth role's KMS statements
+    key_arn = {"Fn::GetAtt": [synth.logical_id(synth.stack.signing_key.key), "Arn"]}
+    kms = [s for s in _statements(synth, OAUTH) if any(a.startswith("kms:") for a in _actions(s))]
+
+    # Then it may Sign and GetPublicKey, on the signing key only
+    assert kms, "oauth has no KMS permission"
+    for statement in kms:
+        assert set(_actions(statement)) <= {"kms:Sign", "kms:GetPublicKey"}
+        assert _resources(statement) == [key_arn]
+    assert {a for s in kms for a in _actions(s)} == {"kms:Sign", "kms:GetPublicKey"}
+
+
+def test_payments_cannot_use_the_signing_key(synth: Synthesized) -> None:
+    # Given the payments role
+    actions = {a for s in _statements(synth, PAYMENTS) for a in _actions(s)}
+
+    # Then it has no KMS action at all
+    assert not {a for a in actions if a.startswith("kms:")}
+
+
+def test_table_grants_are_exactly_what_each_function_needs(synth: Synthesized) -> None:
+    # Given the DynamoDB grants of the two data-using functions
+    oauth = _dynamodb_grants(synth, OAUTH)
+    payments = _dynamodb_grants(synth, PAYMENTS)
+
+    def table(spec: TableSpec) -> str:
+        return synth.logical_id(synth.stack.data.table(spec))
+
+    # Then oauth reads and writes clients and tokens and touches nothing else
+    assert set(oauth) == {table(CLIENTS), table(TOKENS)}
+    assert all(actions >= WRITE_ACTIONS for actions in oauth.values())
+    # And payments reads clients, reads and writes the ledger and the rate-limit buckets
+    assert set(payments) == {table(CLIENTS), table(LEDGER), table(RATE_LIMITS)}
+    assert not payments[table(CLIENTS)] & WRITE_ACTIONS
+    assert payments[table(LEDGER)] >= WRITE_ACTIONS
+    assert payments[table(RATE_LIMITS)] >= WRITE_ACTIONS
+
+
+def test_no_function_policy_has_a_wildcard_outside_xray(synth: Synthesized) -> None:
+    # Given every statement of every function role
+    for spec in (AUTHORIZER, OAUTH, PAYMENTS):
+        for statement in _statements(synth, spec):
+            # Then "*" resources are only X-Ray's (it has no resource-level permissions)
+            if "*" in _resources(statement) or "*" in json.dumps(statement["Resource"]):
+                assert all(a.startswith("xray:") for a in _actions(statement)), statement
+            # And no action is a wildcard
+            assert not [a for a in _actions(statement) if "*" in a], statement
+
+
+def test_payments_queries_the_ledger_index_by_name_not_by_wildcard(synth: Synthesized) -> None:
+    # Given payments' statements that name a ledger index
+    index_resources = [
+        json.dumps(resource)
+        for statement in _statements(synth, PAYMENTS)
+        for resource in _resources(statement)
+        if "/index/" in json.dumps(resource)
+    ]
+
+    # Then each index in the spec is named and only queried
+    assert index_resources
+    assert sorted(index_resources) == sorted(
+        json.dumps({"Fn::Join": ["", [_table_arn(synth, LEDGER), f"/index/{index.name}"]]})
+        for index in LEDGER.indexes
+    )
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", TABLES, ids=lambda spec: spec.id)
+def test_every_table_is_encrypted_recoverable_and_shaped_by_its_spec(
+    synth: Synthesized, spec: TableSpec
+) -> None:
+    # Given the table built for the spec
+    resource = synth.resources[synth.logical_id(synth.stack.data.table(spec))]
+    properties = resource["Properties"]
+
+    # Then it is encrypted with KMS, has PITR, is on demand and keeps its data on delete
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert resource["DeletionPolicy"] == "Retain"
+    assert "TableName" not in properties  # CloudFormation names it; functions get it by env
+    # And keys, TTL, stream and indexes are the spec's
+    keys = {k["AttributeName"]: k["KeyType"] for k in properties["KeySchema"]}
+    expected = {spec.partition_key: "HASH"} | ({spec.sort_key: "RANGE"} if spec.sort_key else {})
+    assert keys == expected
+    assert all(a["AttributeType"] == "S" for a in properties["AttributeDefinitions"])
+    ttl = properties.get("TimeToLiveSpecification")
+    assert (ttl["AttributeName"] if ttl else None) == spec.ttl_attribute
+    stream = properties.get("StreamSpecification", {}).get("StreamViewType")
+    assert stream == ("NEW_AND_OLD_IMAGES" if spec.stream else None)
+    indexes = {i["IndexName"]: i for i in properties.get("GlobalSecondaryIndexes", [])}
+    assert set(indexes) == {index.name for index in spec.indexes}
+    assert all(i["Projection"]["ProjectionType"] == "ALL" for i in indexes.values())
+
+
+def test_money_and_partner_tables_have_deletion_protection(synth: Synthesized) -> None:
+    # Given the tables by spec
+    def protected(spec: TableSpec) -> bool:
+        properties = synth.properties(synth.stack.data.table(spec))
+        return properties.get("DeletionProtectionEnabled") is True
+
+    # Then the ledger and the clients cannot be deleted by accident
+    assert protected(LEDGER)
+    assert protected(CLIENTS)
+
+
+def test_signing_key_is_a_retained_p256_signing_key_with_the_alias(synth: Synthesized) -> None:
+    # Given the signing key and the aliases
+    key_id = synth.logical_id(synth.stack.signing_key.key)
+    key = synth.resources[key_id]
+    aliases = synth.of_type("AWS::KMS::Alias").values()
+
+    # Then it is ECC_NIST_P256 for SIGN_VERIFY, kept on stack delete, and carries the alias
+    assert key["Properties"]["KeySpec"] == "ECC_NIST_P256" == SIGNING_KEY.key_spec
+    assert key["Properties"]["KeyUsage"] == "SIGN_VERIFY" == SIGNING_KEY.key_usage
+    assert key["DeletionPolicy"] == "Retain"
+    assert [a["Properties"]["AliasName"] for a in aliases] == [SIGNING_KEY.alias]
+    [alias] = aliases
+    assert key_id in json.dumps(alias["Properties"]["TargetKeyId"])
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+
+def test_audit_stream_is_encrypted_and_keeps_the_spec_retention(synth: Synthesized) -> None:
+    # Given the audit stream
+    [stream] = synth.of_type("AWS::Kinesis::Stream").values()
+    properties = stream["Properties"]
+
+    # Then it is KMS encrypted at rest and retains records as long as the spec says
+    assert properties["StreamEncryption"]["EncryptionType"] == "KMS"
+    assert properties["StreamEncryption"]["KeyId"]
+    assert properties["RetentionPeriodHours"] == AUDIT_STREAM.retention_hours
+    assert properties["ShardCount"] == AUDIT_STREAM.shards
+
+
+def test_each_function_log_group_feeds_the_audit_stream(synth: Synthesized) -> None:
+    # Given the subscription filters and the function log groups
+    filters = list(synth.of_type("AWS::Logs::SubscriptionFilter").values())
+    log_groups = {synth.logical_id(fn.log_group) for fn in synth.stack.functions.all}
+    stream_arn = {"Fn::GetAtt": [synth.logical_id(synth.stack.audit.stream), "Arn"]}
+
+    # Then there is exactly one per function log group, with the audit pattern, to the stream
+    assert sorted(f["Properties"]["LogGroupName"]["Ref"] for f in filters) == sorted(log_groups)
+    for subscription in filters:
+        assert subscription["Properties"]["FilterPattern"] == AUDIT_LOG_FILTER
+        assert subscription["Properties"]["DestinationArn"] == stream_arn
+        assert "RoleArn" in subscription["Properties"]
+
+
+def test_logs_role_can_only_put_records_on_the_audit_stream(synth: Synthesized) -> None:
+    # Given the role CloudWatch Logs assumes for the subscriptions
+    [subscription, *_] = synth.of_type("AWS::Logs::SubscriptionFilter").values()
+    role_id = subscription["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    trust = synth.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    stream_arn = {"Fn::GetAtt": [synth.logical_id(synth.stack.audit.stream), "Arn"]}
+
+    # Then only CloudWatch Logs of this account may assume it
+    assert [s["Principal"] for s in trust] == [{"Service": "logs.amazonaws.com"}]
+    assert "aws:SourceArn" in json.dumps(trust)
+    # And it writes to the stream and nothing else (PassRole is on itself)
+    for statement in synth.role_statements(role_id):
+        if statement["Action"] == "iam:PassRole":
+            assert statement["Resource"] == {"Fn::GetAtt": [role_id, "Arn"]}
+        else:
+            assert {a.split(":")[0] for a in _actions(statement)} == {"kinesis"}
+            assert _resources(statement) == [stream_arn]
+
+
+# --- functions -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", [AUTHORIZER, OAUTH, PAYMENTS], ids=lambda spec: spec.name)
+def test_functions_run_python313_arm64_traced_with_the_layer(
+    synth: Synthesized, spec: FunctionSpec
+) -> None:
+    # Given the function built for the spec
+    fn = _function(synth, spec)
+    properties = synth.properties(fn.function)
+    layer_id = synth.logical_id(synth.stack.layer.layer)
+
+    # Then it runs the pinned runtime on arm64 with the core layer, traced, sized per spec
+    assert properties["Runtime"] == "python3.13"
+    assert properties["Architectures"] == ["arm64"]
+    assert properties["Handler"] == "handler.lambda_handler"
+    assert properties["Layers"] == [{"Ref": layer_id}]
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+    assert properties["MemorySize"] == spec.memory_mb
+    assert properties["Timeout"] == spec.timeout_s
+    # And it logs to its own retained log group
+    log_group_id = synth.logical_id(fn.log_group)
+    assert properties["LoggingConfig"]["LogGroup"] == {"Ref": log_group_id}
+    assert synth.resources[log_group_id]["DeletionPolicy"] == "Retain"
+    assert synth.resources[log_group_id]["Properties"]["RetentionInDays"] >= 365
+    env = properties["Environment"]["Variables"]
+    assert env["POWERTOOLS_SERVICE_NAME"] == "payplat"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Payplat"
+
+
+def test_layer_is_for_python313_arm64(synth: Synthesized) -> None:
+    # Given the core layer
+    properties = synth.properties(synth.stack.layer.layer)
+
+    # Then functions of the pinned runtime and architecture can use it
+    assert properties["CompatibleRuntimes"] == ["python3.13"]
+    assert properties["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_token_settings_are_built_from_the_api_id_not_the_stage(synth: Synthesized) -> None:
+    # Given the env of the authorizer and of oauth
+    stage_and_deployment = set(synth.of_type("AWS::ApiGateway::Stage")) | set(
+        synth.of_type("AWS::ApiGateway::Deployment")
+    )
+    rest_api = {"Ref": synth.logical_id(synth.stack.api.rest_api)}
+
+    for spec in (AUTHORIZER, OAUTH):
+        env = synth.properties(_function(synth, spec).function)["Environment"]["Variables"]
+        # Then issuer, audience (and the JWKS URI) are https://{api}.../live[/suffix]
+        issuer = env[Env.ISSUER]["Fn::Join"][1]
+        assert issuer[0] == "https://"
+        assert rest_api in issuer
+        assert issuer[-1] == f"/{STAGE_NAME}"
+        assert env[Env.AUDIENCE]["Fn::Join"][1][-1] == f"/{STAGE_NAME}/v1"
+        # And nothing in the env references the stage or deployment (a dependency cycle)
+        assert not any(logical_id in json.dumps(env) for logical_id in stage_and_deployment)
+    authorizer_env = synth.properties(synth.stack.functions.authorizer.function)["Environment"]
+    jwks = authorizer_env["Variables"][Env.JWKS_URI]["Fn::Join"][1]
+    assert jwks[-1] == f"/{STAGE_NAME}/.well-known/jwks.json"
+
+
+def test_functions_get_the_names_of_exactly_their_tables(synth: Synthesized) -> None:
+    # Given each function's env
+    def env(spec: FunctionSpec) -> Json:
+        variables: Json = synth.properties(_function(synth, spec).function)["Environment"][
+            "Variables"
+        ]
+        return variables
+
+    def table_ref(spec: TableSpec) -> Json:
+        return {"Ref": synth.logical_id(synth.stack.data.table(spec))}
+
+    # Then each table env var names the table built for that spec, and only needed ones exist
+    assert not {t.env for t in TABLES} & set(env(AUTHORIZER))
+    assert {k: v for k, v in env(OAUTH).items() if k in {t.env for t in TABLES}} == {
+        CLIENTS.env: table_ref(CLIENTS),
+        TOKENS.env: table_ref(TOKENS),
+    }
+    assert {k: v for k, v in env(PAYMENTS).items() if k in {t.env for t in TABLES}} == {
+        CLIENTS.env: table_ref(CLIENTS),
+        LEDGER.env: table_ref(LEDGER),
+        RATE_LIMITS.env: table_ref(RATE_LIMITS),
+    }
+    assert env(OAUTH)[Env.SIGNING_KEY_ID] == {
+        "Fn::GetAtt": [synth.logical_id(synth.stack.signing_key.key), "Arn"]
+    }
+    assert env(OAUTH)[Env.ACCESS_TOKEN_TTL_S] == "600"

@@ -13,25 +13,25 @@ from infra.constructs import Api, Audit, CoreLayer, Data, Functions, SigningKey
 class PayplatStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        data = Data(self, "Data")
-        signing_key = SigningKey(self, "SigningKey")
-        audit = Audit(self, "Audit")
-        layer = CoreLayer(self, "CoreLayer")
+        self.data = Data(self, "Data")
+        self.signing_key = SigningKey(self, "SigningKey")
+        self.audit = Audit(self, "Audit")
+        self.layer = CoreLayer(self, "CoreLayer")
         # The API comes before the functions: their env carries its URL (issuer, JWKS).
         self.api = Api(self, "Api")
         self.functions = Functions(
             self,
             "Functions",
-            layer=layer.layer,
-            data=data,
-            signing_key=signing_key,
+            layer=self.layer.layer,
+            data=self.data,
+            signing_key=self.signing_key,
             base_url=self.api.base_url,
         )
         self.api.add_routes(
             self.functions.route_handlers, authorizer=self.functions.authorizer.function
         )
         for function in self.functions.all:
-            audit.subscribe(function.spec.name.capitalize(), function.log_group)
+            self.audit.subscribe(function.spec.name.capitalize(), function.log_group)
 
         CfnOutput(self, "ApiUrl", value=self.api.base_url, description="Base URL of the API")
         CfnOutput(self, "Issuer", value=self.api.base_url, description="Access-token issuer")

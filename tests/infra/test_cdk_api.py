@@ -16,7 +16,7 @@ from infra.constructs.names import (
 )
 from infra.resources import GATEWAY_RESPONSES, GatewayResponse
 from payplat.routes import ROUTES, Route
-from tests.infra.conftest import Json, Synthesized
+from tests.infra.synthesized import Json, Synthesized
 
 
 def _methods_by_route(synth: Synthesized) -> dict[tuple[str, str], Json]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_cdk.assertions import Annotations, Match
 
 from payplat.routes import ROUTES
-from tests.infra.conftest import Json, Synthesized
+from tests.infra.synthesized import Json, Synthesized
 
 # A new kind of suppression is a decision for review, not a side effect of a change.
 REVIEWED_RULES = {

@@ -21,7 +21,7 @@ from infra.resources import (
     TableSpec,
 )
 from payplat.config import Env
-from tests.infra.conftest import Json, Synthesized
+from tests.infra.synthesized import Json, Synthesized
 
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 

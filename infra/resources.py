@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 
 from payplat.config import Env
 
+# Access tokens are minted for the resource API under /v1: audience = base URL + this path
+# (CDK and the local runner both build it from here).
+AUDIENCE_PATH = "/v1"
+
 
 @dataclass(frozen=True, slots=True)
 class Index:

@@ -16,7 +16,6 @@ from infra.constructs.names import (
     ACCESS_TOKEN_TTL_S,
     ARCHITECTURE,
     ASSET_EXCLUDES,
-    AUDIENCE_PATH,
     AUTHORIZER,
     HANDLER,
     JWKS_PATH,
@@ -30,7 +29,7 @@ from infra.constructs.names import (
     FunctionSpec,
 )
 from infra.constructs.signing_key import SigningKey
-from infra.resources import CLIENTS, LEDGER, RATE_LIMITS, TOKENS, TableSpec
+from infra.resources import AUDIENCE_PATH, CLIENTS, LEDGER, RATE_LIMITS, TOKENS, TableSpec
 from payplat.config import Env
 from payplat.routes import Function
 

@@ -33,7 +33,6 @@ LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 
 # The stage is part of the issuer URL, so it is a constant, never read back from the stage.
 STAGE_NAME = "live"
-AUDIENCE_PATH = "/v1"  # resource APIs live under /v1; tokens are minted for them
 JWKS_PATH = ROUTES_BY_NAME["jwks"].path
 ACCESS_TOKEN_TTL_S = 600
 

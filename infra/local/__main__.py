@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from infra.resources import AUDIENCE_PATH
 from payplat.config import Env
 
 HOST = "127.0.0.1"
@@ -46,7 +47,7 @@ def main() -> int:
             "POWERTOOLS_SERVICE_NAME": "payplat",
             Env.LOCAL_MODE: "1",
             Env.ISSUER: base_url,
-            Env.AUDIENCE: f"{base_url}/v1",
+            Env.AUDIENCE: base_url + AUDIENCE_PATH,
             Env.JWKS_URI: f"{base_url}/.well-known/jwks.json",
         }
     )

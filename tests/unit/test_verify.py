@@ -21,10 +21,17 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
+from jwt.algorithms import ECAlgorithm
 
 from payplat.auth.jwk import b64url, public_jwk, thumbprint
 from payplat.auth.keyset import RemoteKeySet, StaticKeySet, parse_jwks
-from payplat.auth.tokens import ALGORITHM, TOKEN_TYPE, IssuedToken, der_to_raw
+from payplat.auth.tokens import (
+    ALGORITHM,
+    TOKEN_TYPE,
+    IssuedToken,
+    der_to_raw,
+    issue_access_token,
+)
 from payplat.auth.verify import (
     LEEWAY_S,
     MAX_HEADER_CHARS,
@@ -283,9 +290,17 @@ def test_required_claims_cover_the_rfc9068_set() -> None:
     assert set(REQUIRED_CLAIMS) >= {"iss", "sub", "aud", "exp", "iat", "jti", "client_id"}
 
 
+def test_leeway_is_bounded() -> None:
+    # The design allows at most 10 s of clock skew
+    assert 0 < LEEWAY_S <= 10
+
+
 def test_expired_beyond_leeway_is_rejected(make_token, verifier) -> None:
+    # Given a token that expired 15 s ago
     now = int(time.time())
-    token = make_token(claims={"iat": now - 700, "nbf": now - 700, "exp": now - LEEWAY_S - 5})
+    token = make_token(claims={"iat": now - 700, "nbf": now - 700, "exp": now - 15})
+
+    # Then the leeway does not stretch that far
     assert reject(verifier, token) == "expired"
 
 
@@ -505,7 +520,8 @@ def test_validly_signed_non_object_payload_is_rejected(make_token, verifier, pay
 
 def _padded_to(target: int, build: Callable[[int], str], measure: Callable[[str], int]) -> str:
     """`build(n)` for the n whose `measure` is exactly `target` (base64 grows in steps)."""
-    for n in range(10_000):
+    start = max(0, (target - measure(build(0))) * 3 // 4 - 8)  # 3 bytes -> 4 chars
+    for n in range(start, start + 64):
         token = build(n)
         if measure(token) == target:
             return token
@@ -719,8 +735,6 @@ def test_kid_is_stable_for_a_key_and_changes_with_the_key(signer, new_signer) ->
 
 
 def test_public_jwk_round_trips_through_pyjwt(signer) -> None:
-    from jwt.algorithms import ECAlgorithm
-
     key = ECAlgorithm.from_jwk(public_jwk(signer.public_der))
     assert key.public_numbers() == signer.public_key.public_numbers()
 
@@ -959,26 +973,56 @@ def test_duplicate_kid_refresh_keeps_the_old_keys(
     assert remote.get(signer.kid).public_numbers() == signer.public_key.public_numbers()
 
 
+def test_key_removed_from_the_jwks_is_dropped_at_the_next_refresh(
+    remote, endpoint, clock, signer, new_signer
+) -> None:
+    # Given a warm key set, then the issuer withdraws our key and publishes another
+    assert remote.get(signer.kid) is not None
+    replacement = new_signer()
+    endpoint.document = jwks(public_jwk(replacement.public_der))
+
+    # When a refresh happens
+    clock.now += 60
+    assert remote.get(replacement.kid) is not None
+
+    # Then the withdrawn key is no longer trusted
+    assert remote.get(signer.kid) is None
+
+
+@pytest.mark.parametrize(
+    "document",
+    [b"{}", b'{"message": "Internal server error"}', b'{"keys": "abc"}', b'{"keys": {"kid": 1}}'],
+    ids=["empty-object", "error-body", "keys-string", "keys-object"],
+)
+def test_a_document_that_is_not_a_jwks_keeps_the_old_keys(
+    remote, endpoint, clock, signer, document
+) -> None:
+    # Given a warm key set, then the endpoint answers 200 with something that is not a JWKS
+    assert remote.get(signer.kid) is not None
+    endpoint.document = document
+
+    # When a refresh happens
+    clock.now += 60
+    assert remote.get("unknown-kid") is None
+
+    # Then, as for any failed refresh, the keys we had still verify
+    assert remote.fetches == 2
+    assert remote.get(signer.kid) is not None
+
+
 def test_verifier_over_a_remote_key_set(remote, issue, issuer, audience, new_signer) -> None:
     # Given a verifier reading keys from the (fake) JWKS endpoint
     verifier = TokenVerifier(remote, issuer=issuer, audience=audience)
 
     # Then our tokens verify, and a foreign kid is simply unknown
     assert verifier.verify(issue().token).client_id == "client-abc"
-    other = new_signer()
-    forged = issue_with(other, issuer, audience)
-    assert reject(verifier, forged) == "unknown_kid"
-
-
-def issue_with(signer: Any, issuer: str, audience: str) -> str:
-    from payplat.auth.tokens import issue_access_token
-
-    return issue_access_token(
-        signer,
+    forged = issue_access_token(
+        new_signer(),
         issuer=issuer,
         audience=audience,
         subject="mallory",
         client_id="evil",
         scope="payments:write",
         ttl_s=600,
-    ).token
+    )
+    assert reject(verifier, forged.token) == "unknown_kid"

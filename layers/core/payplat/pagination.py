@@ -12,7 +12,7 @@ from payplat.errors import InvalidRequest
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
-_ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_ID = re.compile(r"^[A-Za-z0-9_]{1,64}\Z")
 
 
 @dataclass(frozen=True, slots=True)

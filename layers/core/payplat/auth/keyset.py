@@ -34,8 +34,12 @@ class KeySource(Protocol):
 def parse_jwks(document: bytes) -> dict[str, Any]:
     """kid -> public key for every ES256 signing key in a JWKS; other keys are ignored."""
     body = json.loads(document)
+    # RFC 7517 §5: `keys` is required. Anything else (an error page served with a 200, say)
+    # is not a key set and must not replace the keys we hold; `{"keys": []}` is, and does.
+    if not isinstance(body, dict) or not isinstance(body.get("keys"), list):
+        raise ValueError("not a JWK Set: no `keys` array")
     keys: dict[str, Any] = {}
-    for jwk in body.get("keys", []):
+    for jwk in body["keys"]:
         if not isinstance(jwk, dict):
             continue
         kid = jwk.get("kid")

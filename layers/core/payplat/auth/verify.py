@@ -22,9 +22,9 @@ LEEWAY_S = 10
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope")
 _ACCEPTED_TYP = {"at+jwt", "application/at+jwt"}
 _FORBIDDEN_HEADERS = {"jku", "x5u", "jwk", "x5c", "crit"}
-_KID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_SEGMENT = re.compile(r"^[A-Za-z0-9_-]+$")
-_BEARER = re.compile(r"^Bearer +([A-Za-z0-9._~+/-]+=*) *$", re.IGNORECASE)
+_KID = re.compile(r"^[A-Za-z0-9_-]{1,128}\Z")
+_SEGMENT = re.compile(r"^[A-Za-z0-9_-]+\Z")
+_BEARER = re.compile(r"^Bearer +([A-Za-z0-9._~+/-]+=*) *\Z", re.IGNORECASE)
 
 
 class InvalidToken(Exception):

@@ -31,6 +31,24 @@ def load_event(name: str) -> dict[str, Any]:
     return copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
 
 
+class LambdaContext:
+    """What the handlers read of a Lambda context."""
+
+    function_name = "payplat-test"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:payplat-test"
+    aws_request_id = "test-request"
+
+
+def invoke(handler: Any, event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    """Call a proxy-integration handler: (status, headers, parsed JSON body)."""
+    response = handler.lambda_handler(event, LambdaContext())
+    headers = {**(response.get("headers") or {})}
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        headers.setdefault(name, values[-1])
+    return response["statusCode"], headers, json.loads(response["body"])
+
+
 class AuditCapture(logging.Handler):
     """Collects the audit lines written through payplat.audit, parsed."""
 

@@ -19,8 +19,8 @@ import pytest
 
 from payplat.config import Env
 from payplat.routes import ROUTES
-from tests.conftest import AuditCapture, load_event
-from tests.integration.test_oauth import Ctx, call, get_event, token_event
+from tests.conftest import AuditCapture, LambdaContext, invoke, load_event
+from tests.integration.test_oauth import get_event, token_event
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +48,7 @@ class JwksServer:
 
 @pytest.fixture(scope="module")
 def jwks_server(oauth_handler: ModuleType) -> Iterator[JwksServer]:
-    _, _, document = call(oauth_handler, get_event("/.well-known/jwks.json", "jwks"))
+    _, _, document = invoke(oauth_handler, get_event("/.well-known/jwks.json", "jwks"))
     server = JwksServer(json.dumps(document).encode())
     yield server
     server.server.shutdown()
@@ -62,7 +62,7 @@ def authorizer(jwks_server: JwksServer) -> ModuleType:
 
 def access_token(oauth_handler: ModuleType, client: Any, scope: str | None = None) -> str:
     form = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
-    _, _, body = call(
+    _, _, body = invoke(
         oauth_handler, token_event(form, basic=(client.client_id, client.client_secret))
     )
     token: str = body["access_token"]
@@ -86,7 +86,7 @@ def test_a_valid_token_gets_a_policy_for_every_route_its_scopes_allow(
 ) -> None:
     merchant = seeded["merchant"]
     token = access_token(oauth_handler, merchant)
-    result = authorizer.lambda_handler(authorizer_event(token), Ctx())
+    result = authorizer.lambda_handler(authorizer_event(token), LambdaContext())
 
     [statement] = result["policyDocument"]["Statement"]
     assert statement["Effect"] == "Allow"
@@ -111,7 +111,7 @@ def test_a_missing_or_bad_token_raises_unauthorized(
     authorizer: ModuleType, token: str | None, audit_lines: AuditCapture
 ) -> None:
     with pytest.raises(Exception, match=r"^Unauthorized$"):
-        authorizer.lambda_handler(authorizer_event(token), Ctx())
+        authorizer.lambda_handler(authorizer_event(token), LambdaContext())
     [denied] = audit_lines.of_type("access.denied")
     assert denied["outcome"] == "failure"
     assert denied["reason"]
@@ -125,14 +125,14 @@ def test_warm_invocations_fetch_the_jwks_once(
 ) -> None:
     token = access_token(oauth_handler, seeded["merchant"])
     for _ in range(20):
-        authorizer.lambda_handler(authorizer_event(token), Ctx())
+        authorizer.lambda_handler(authorizer_event(token), LambdaContext())
     for _ in range(20):  # forged kids do not turn into fetches either
         with pytest.raises(Exception, match="Unauthorized"):
             authorizer.lambda_handler(
                 authorizer_event(
                     "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6ImZvcmdlZCJ9.e30.c2ln"
                 ),
-                Ctx(),
+                LambdaContext(),
             )
     assert jwks_server.hits == 1
 

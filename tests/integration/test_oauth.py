@@ -13,15 +13,8 @@ import jwt
 import pytest
 
 from payplat.auth.keyset import parse_jwks
-from tests.conftest import AuditCapture, load_event
+from tests.conftest import AuditCapture, invoke, load_event
 from tests.integration.conftest import AUDIENCE, ISSUER
-
-
-class Ctx:
-    function_name = "oauth"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:oauth"
-    aws_request_id = "req-1"
 
 
 def token_event(
@@ -36,14 +29,6 @@ def token_event(
         event["headers"][name] = value
         event["multiValueHeaders"][name] = [value]
     return event
-
-
-def call(handler: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
-    response = handler.lambda_handler(event, Ctx())
-    headers = {**response.get("headers", {})}
-    for name, values in (response.get("multiValueHeaders") or {}).items():
-        headers.setdefault(name, values[-1])
-    return response["statusCode"], headers, json.loads(response["body"])
 
 
 def get_event(path: str, name: str) -> dict[str, Any]:
@@ -63,7 +48,7 @@ def test_client_credentials_with_basic_auth_issues_an_rfc9068_token(
 ) -> None:
     # Given the seeded merchant client
     # When it asks for a token with HTTP Basic authentication
-    status, headers, body = call(
+    status, headers, body = invoke(
         oauth_handler,
         token_event(
             {"grant_type": "client_credentials"},
@@ -80,7 +65,7 @@ def test_client_credentials_with_basic_auth_issues_an_rfc9068_token(
     assert header["typ"] == "at+jwt"
     assert header["alg"] == "ES256"
     # And the token verifies against the published JWKS with every RFC 9068 claim
-    _, _, key_set = call(oauth_handler, get_event("/.well-known/jwks.json", "jwks"))
+    _, _, key_set = invoke(oauth_handler, get_event("/.well-known/jwks.json", "jwks"))
     key = parse_jwks(json.dumps(key_set).encode())[header["kid"]]
     claims = jwt.decode(
         body["access_token"], key, algorithms=["ES256"], audience=AUDIENCE, issuer=ISSUER
@@ -103,14 +88,14 @@ def test_client_secret_post_is_accepted(oauth_handler: ModuleType, merchant: Any
         "client_id": merchant.client_id,
         "client_secret": merchant.client_secret,
     }
-    status, _, body = call(oauth_handler, token_event(form))
+    status, _, body = invoke(oauth_handler, token_event(form))
     assert status == 200
     assert body["access_token"]
 
 
 def test_scope_may_be_narrowed_but_not_widened(oauth_handler: ModuleType, merchant: Any) -> None:
     credentials = (merchant.client_id, merchant.client_secret)
-    status, _, body = call(
+    status, _, body = invoke(
         oauth_handler,
         token_event(
             {"grant_type": "client_credentials", "scope": "payments:read"}, basic=credentials
@@ -118,7 +103,7 @@ def test_scope_may_be_narrowed_but_not_widened(oauth_handler: ModuleType, mercha
     )
     assert (status, body["scope"]) == (200, "payments:read")
 
-    status, headers, body = call(
+    status, headers, body = invoke(
         oauth_handler,
         token_event(
             {"grant_type": "client_credentials", "scope": "payments:read clients:manage"},
@@ -133,7 +118,7 @@ def test_scope_may_be_narrowed_but_not_widened(oauth_handler: ModuleType, mercha
 def test_a_bad_secret_is_invalid_client_with_a_challenge(
     oauth_handler: ModuleType, merchant: Any, audit_lines: AuditCapture, secret: str
 ) -> None:
-    status, headers, body = call(
+    status, headers, body = invoke(
         oauth_handler,
         token_event({"grant_type": "client_credentials"}, basic=(merchant.client_id, secret)),
     )
@@ -148,11 +133,11 @@ def test_a_bad_secret_is_invalid_client_with_a_challenge(
 def test_an_unknown_client_is_indistinguishable_from_a_bad_secret(
     oauth_handler: ModuleType, merchant: Any
 ) -> None:
-    unknown = call(
+    unknown = invoke(
         oauth_handler,
         token_event({"grant_type": "client_credentials"}, basic=("ppc_nobody", "secret")),
     )
-    wrong = call(
+    wrong = invoke(
         oauth_handler,
         token_event({"grant_type": "client_credentials"}, basic=(merchant.client_id, "secret")),
     )
@@ -184,7 +169,7 @@ def test_malformed_token_requests_get_rfc6749_errors(
     error: str,
 ) -> None:
     event = token_event(form, basic=(merchant.client_id, merchant.client_secret), **headers)
-    got_status, got_headers, body = call(oauth_handler, event)
+    got_status, got_headers, body = invoke(oauth_handler, event)
     assert (got_status, body["error"]) == (status, error)
     assert body["error_description"]
     assert got_headers["Cache-Control"] == "no-store"
@@ -198,21 +183,21 @@ def test_two_authentication_methods_at_once_are_refused(
         "client_id": merchant.client_id,
         "client_secret": merchant.client_secret,
     }
-    status, _, body = call(
+    status, _, body = invoke(
         oauth_handler, token_event(form, basic=(merchant.client_id, merchant.client_secret))
     )
     assert (status, body["error"]) == (400, "invalid_request")
 
 
 def test_no_client_authentication_is_invalid_client(oauth_handler: ModuleType) -> None:
-    status, headers, body = call(oauth_handler, token_event({"grant_type": "client_credentials"}))
+    status, headers, body = invoke(oauth_handler, token_event({"grant_type": "client_credentials"}))
     assert (status, body["error"]) == (401, "invalid_client")
     assert "WWW-Authenticate" in headers
 
 
 def test_metadata_names_the_endpoints_and_what_they_support(oauth_handler: ModuleType) -> None:
     path = "/.well-known/oauth-authorization-server"
-    status, _, body = call(oauth_handler, get_event(path, "oauth_metadata"))
+    status, _, body = invoke(oauth_handler, get_event(path, "oauth_metadata"))
     assert status == 200
     assert body["issuer"] == ISSUER
     assert body["token_endpoint"] == f"{ISSUER}/oauth/token"
@@ -225,7 +210,7 @@ def test_metadata_names_the_endpoints_and_what_they_support(oauth_handler: Modul
 
 
 def test_jwks_publishes_the_kms_public_key_only(oauth_handler: ModuleType) -> None:
-    status, headers, body = call(oauth_handler, get_event("/.well-known/jwks.json", "jwks"))
+    status, headers, body = invoke(oauth_handler, get_event("/.well-known/jwks.json", "jwks"))
     assert status == 200
     assert "max-age" in headers["Cache-Control"]
     [key] = body["keys"]

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import load_event
-from tests.integration.test_oauth import Ctx
+from tests.conftest import invoke, load_event
 
 OTHER_OWNER = "merchant_other"
 
@@ -21,14 +20,6 @@ def list_event(client_id: str, scope: str, **query: str) -> dict[str, Any]:
     event["queryStringParameters"] = query or None
     event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
     return event
-
-
-def call(handler: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
-    response = handler.lambda_handler(event, Ctx())
-    headers = {**(response.get("headers") or {})}
-    for name, values in (response.get("multiValueHeaders") or {}).items():
-        headers.setdefault(name, values[-1])
-    return response["statusCode"], headers, json.loads(response["body"])
 
 
 def put_payment(table: Any, owner: str, n: int) -> str:
@@ -71,14 +62,14 @@ def test_health_needs_no_token(payments_handler: ModuleType) -> None:
     event = load_event("apigw_rest_list_payments")
     event.update(resource="/health", path="/health")
     del event["requestContext"]["authorizer"]
-    status, _, body = call(payments_handler, event)
+    status, _, body = invoke(payments_handler, event)
     assert (status, body) == (200, {"status": "ok"})
 
 
 def test_a_client_sees_only_its_owners_payments_newest_first(
     payments_handler: ModuleType, merchant: Any, payments_of_merchant: list[str]
 ) -> None:
-    status, _, body = call(payments_handler, list_event(merchant.client_id, merchant.scope))
+    status, _, body = invoke(payments_handler, list_event(merchant.client_id, merchant.scope))
     assert status == 200
     assert body["object"] == "list"
     assert [p["id"] for p in body["data"]] == payments_of_merchant[::-1][:10]
@@ -94,7 +85,7 @@ def test_cursors_walk_forward_and_back_without_gaps(
     cursor: dict[str, str] = {}
     while True:
         event = list_event(merchant.client_id, merchant.scope, limit="7", **cursor)
-        _, _, body = call(payments_handler, event)
+        _, _, body = invoke(payments_handler, event)
         seen += [p["id"] for p in body["data"]]
         if not body["has_more"]:
             break
@@ -104,7 +95,7 @@ def test_cursors_walk_forward_and_back_without_gaps(
     event = list_event(
         merchant.client_id, merchant.scope, limit="3", ending_before=newest_first[10]
     )
-    _, _, body = call(payments_handler, event)
+    _, _, body = invoke(payments_handler, event)
     assert [p["id"] for p in body["data"]] == newest_first[7:10]
     assert body["has_more"] is True
 
@@ -113,7 +104,7 @@ def test_a_cursor_from_another_tenant_is_not_found(
     payments_handler: ModuleType, merchant: Any, payments_of_merchant: list[str]
 ) -> None:
     foreign = f"pay_{OTHER_OWNER.replace('_', '')}0001"
-    status, _, body = call(
+    status, _, body = invoke(
         payments_handler, list_event(merchant.client_id, merchant.scope, starting_after=foreign)
     )
     assert status == 404
@@ -134,7 +125,7 @@ def test_a_cursor_from_another_tenant_is_not_found(
 def test_bad_list_parameters_are_400_with_the_param_named(
     payments_handler: ModuleType, merchant: Any, query: dict[str, str], param: str
 ) -> None:
-    status, _, body = call(
+    status, _, body = invoke(
         payments_handler, list_event(merchant.client_id, merchant.scope, **query)
     )
     assert status == 400
@@ -148,14 +139,16 @@ def test_bad_list_parameters_are_400_with_the_param_named(
 def test_the_function_rechecks_the_scope_behind_the_authorizer(
     payments_handler: ModuleType, merchant: Any
 ) -> None:
-    status, headers, body = call(payments_handler, list_event(merchant.client_id, "accounts:read"))
+    status, headers, body = invoke(
+        payments_handler, list_event(merchant.client_id, "accounts:read")
+    )
     assert status == 403
     assert body["error"]["code"] == "insufficient_scope"
     assert 'error="insufficient_scope"' in headers["WWW-Authenticate"]
 
 
 def test_an_unknown_client_in_the_context_is_401(payments_handler: ModuleType) -> None:
-    status, headers, body = call(payments_handler, list_event("ppc_gone", "payments:read"))
+    status, headers, body = invoke(payments_handler, list_event("ppc_gone", "payments:read"))
     assert status == 401
     assert body["error"]["type"] == "authentication_error"
     assert 'error="invalid_token"' in headers["WWW-Authenticate"]
@@ -164,6 +157,6 @@ def test_an_unknown_client_in_the_context_is_401(payments_handler: ModuleType) -
 def test_an_unknown_path_is_a_404_in_the_error_format(payments_handler: ModuleType) -> None:
     event = load_event("apigw_rest_list_payments")
     event.update(resource="/v1/nothing", path="/v1/nothing")
-    status, _, body = call(payments_handler, event)
+    status, _, body = invoke(payments_handler, event)
     assert status == 404
     assert body["error"]["code"] == "resource_missing"

@@ -1,22 +1,20 @@
 """λ authorizer: API Gateway REQUEST authorizer for /v1/*.
 
 Stateless: validates the JWT against keys fetched once from the issuer's JWKS and answers with
-a policy covering every route the token's scopes allow. Imports no boto3; a warm invocation
-makes no network call.
+a policy covering every route the token's scopes allow. Imports no boto3 and no Powertools
+(cold start: pyjwt, cryptography and pydantic only); a warm invocation makes no network call.
+Its own log lines go through the standard library, which Lambda's JSON log format wraps.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from payplat import audit
 from payplat.auth.authorizer import AuthorizationRequest, Unauthenticated, authorize
 from payplat.auth.keyset import RemoteKeySet
 from payplat.auth.verify import TokenVerifier
 from payplat.config import AuthorizerSettings, load
-from payplat.observability import logger
 
 settings = load(AuthorizerSettings)
 verifier = TokenVerifier(
@@ -24,8 +22,7 @@ verifier = TokenVerifier(
 )
 
 
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     identity = (event.get("requestContext") or {}).get("identity") or {}
     request = AuthorizationRequest(

@@ -1,9 +1,9 @@
 """Audit records: one structured JSON line per security decision or money movement.
 
-Writing one is a local `print`, never a network call: in AWS a CloudWatch Logs subscription
-filter (pattern in infra/resources.py) carries the lines to the Kinesis stream `audit`;
-locally the runner does the same. Raw tokens, secrets and passwords are never passed in: a
-token appears as its `jti`, a client secret not at all.
+Writing one is a local write to stdout, never a network call: in AWS a CloudWatch Logs
+subscription filter (pattern in infra/resources.py) carries the lines to the Kinesis stream
+`audit`; locally the runner does the same. Raw tokens, secrets and passwords are never passed
+in: a token appears as its `jti`, a client secret not at all.
 """
 
 from __future__ import annotations
@@ -12,46 +12,62 @@ import json
 import logging
 import sys
 import uuid
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 SCHEMA_VERSION = 1
 LOGGER_NAME = "payplat.audit"
+_MAX_USER_AGENT = 512
 
 
-class Actor(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True)
+class Actor:
     client_id: str | None = None
     sub: str | None = None
 
 
-class Origin(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True)
+class Origin:
     source_ip: str | None = None
-    user_agent: str | None = Field(default=None, max_length=512)
+    user_agent: str | None = None
     request_id: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.user_agent is not None and len(self.user_agent) > _MAX_USER_AGENT:
+            object.__setattr__(self, "user_agent", self.user_agent[:_MAX_USER_AGENT])
 
-class AuditEvent(BaseModel):
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
     """Schema version 1 of an audit record."""
 
-    model_config = ConfigDict(frozen=True)
-
-    log_type: str = "AUDIT"  # what the subscription filter matches
-    schema_version: int = SCHEMA_VERSION
-    event_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
-    time: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
     type: str
     outcome: str  # "success" | "failure"
     actor: Actor = Actor()
     origin: Origin = Origin()
     resource: str | None = None
     reason: str | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    log_type: str = "AUDIT"  # what the subscription filter matches
+    schema_version: int = SCHEMA_VERSION
+    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    time: str = field(default_factory=_now)
+
+    def to_json(self) -> str:
+        return json.dumps(_without_none(asdict(self)), separators=(",", ":"))
+
+
+def _without_none(value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: _without_none(item) if isinstance(item, dict) and key != "details" else item
+        for key, item in value.items()
+        if item is not None
+    }
 
 
 def _build_logger() -> logging.Logger:
@@ -70,6 +86,4 @@ _audit_logger = _build_logger()
 
 def record(event: AuditEvent) -> None:
     """Write `event` as one JSON log line."""
-    _audit_logger.info(
-        json.dumps(event.model_dump(mode="json", exclude_none=True), separators=(",", ":"))
-    )
+    _audit_logger.info(event.to_json())

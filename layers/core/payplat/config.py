@@ -1,16 +1,19 @@
 """Typed settings, read from environment variables once at cold start.
 
 The environment variable names are defined here and nowhere else: the CDK constructs and the
-local runner import them to set what the functions read.
+local runner import them to set what the functions read. Settings are frozen dataclasses
+validated by `load` (not pydantic: the authorizer's cold start must stay small, and this is
+all a settings object needs).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
-from typing import TypeVar
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, TypeVar
 
 
 class Env:
@@ -26,39 +29,80 @@ class Env:
     LEDGER_TABLE = "PAYPLAT_LEDGER_TABLE"
     AUDIT_STREAM = "PAYPLAT_AUDIT_STREAM"
     ACCESS_TOKEN_TTL_S = "PAYPLAT_ACCESS_TOKEN_TTL_S"
+    CONFIG_CACHE_TTL_S = "PAYPLAT_CONFIG_CACHE_TTL_S"
     LOCAL_MODE = "PAYPLAT_LOCAL"
 
 
-class _Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+class SettingsError(ValueError):
+    """The environment does not describe a valid configuration: the cold start fails."""
 
 
-class TokenSettings(_Settings):
+def setting(
+    env: str, *, default: Any = dataclasses.MISSING, low: int | None = None, high: int | None = None
+) -> Any:
+    return field(default=default, metadata={"env": env, "low": low, "high": high})
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSettings:
     """What both the issuer and the validator of access tokens must agree on."""
 
-    issuer: str = Field(alias=Env.ISSUER, min_length=1)
-    audience: str = Field(alias=Env.AUDIENCE, min_length=1)
+    issuer: str = setting(Env.ISSUER)
+    audience: str = setting(Env.AUDIENCE)
 
 
+@dataclass(frozen=True, slots=True)
 class AuthorizerSettings(TokenSettings):
-    jwks_uri: str = Field(alias=Env.JWKS_URI, min_length=1)
+    jwks_uri: str = setting(Env.JWKS_URI)
 
 
+@dataclass(frozen=True, slots=True)
 class OAuthSettings(TokenSettings):
-    signing_key_id: str = Field(alias=Env.SIGNING_KEY_ID, min_length=1)
-    clients_table: str = Field(alias=Env.CLIENTS_TABLE, min_length=1)
-    access_token_ttl_s: int = Field(alias=Env.ACCESS_TOKEN_TTL_S, default=600, ge=60, le=3600)
+    signing_key_id: str = setting(Env.SIGNING_KEY_ID)
+    clients_table: str = setting(Env.CLIENTS_TABLE)
+    rate_limits_table: str = setting(Env.RATE_LIMITS_TABLE)
+    access_token_ttl_s: int = setting(Env.ACCESS_TOKEN_TTL_S, default=600, low=60, high=3600)
+    config_cache_ttl_s: int = setting(Env.CONFIG_CACHE_TTL_S, default=30, low=0, high=3600)
 
 
-class PaymentsSettings(_Settings):
-    clients_table: str = Field(alias=Env.CLIENTS_TABLE, min_length=1)
-    ledger_table: str = Field(alias=Env.LEDGER_TABLE, min_length=1)
+@dataclass(frozen=True, slots=True)
+class PaymentsSettings:
+    clients_table: str = setting(Env.CLIENTS_TABLE)
+    ledger_table: str = setting(Env.LEDGER_TABLE)
+    rate_limits_table: str = setting(Env.RATE_LIMITS_TABLE)
+    config_cache_ttl_s: int = setting(Env.CONFIG_CACHE_TTL_S, default=30, low=0, high=3600)
 
 
-S = TypeVar("S", bound=_Settings)
+S = TypeVar("S")
+
+
+def from_mapping(settings: type[S], environ: Mapping[str, str]) -> S:
+    values: dict[str, Any] = {}
+    for spec in dataclasses.fields(settings):  # type: ignore[arg-type]
+        name = spec.metadata["env"]
+        raw = environ.get(name)
+        if raw is None or raw == "":
+            if spec.default is dataclasses.MISSING:
+                raise SettingsError(f"{name} is required")
+            continue
+        values[spec.name] = _convert(name, raw, spec.type, spec.metadata)
+    return settings(**values)
+
+
+def _convert(name: str, raw: str, kind: Any, metadata: Mapping[str, Any]) -> Any:
+    if kind in (int, "int"):
+        try:
+            number = int(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name} must be an integer") from exc
+        low, high = metadata["low"], metadata["high"]
+        if (low is not None and number < low) or (high is not None and number > high):
+            raise SettingsError(f"{name} must be between {low} and {high}")
+        return number
+    return raw
 
 
 @cache
 def load(settings: type[S]) -> S:
     """Validate the environment into `settings`; a missing variable fails the cold start."""
-    return settings.model_validate(dict(os.environ))
+    return from_mapping(settings, os.environ)

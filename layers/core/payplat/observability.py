@@ -1,29 +1,17 @@
-"""One place for Powertools' logger, tracer and metrics, shared by every function.
+"""One place for Powertools' logger and tracer, shared by the oauth and payments functions.
 
 Correlation id = API Gateway request id. Responses of token and payment calls are never
-captured into traces (they hold tokens and money data).
+captured into traces (they hold tokens and money data). Metrics are EMF lines written by
+payplat.emf, which the authorizer uses too without importing Powertools.
 """
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
 
-SERVICE = "payplat"
-NAMESPACE = "Payplat"
+from payplat.emf import NAMESPACE, SERVICE, count
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
-__all__ = ["NAMESPACE", "SERVICE", "MetricUnit", "count", "logger", "metrics", "tracer"]
-
-
-def count(name: str, value: float = 1, **dimensions: str) -> None:
-    """Emit one EMF metric now, with its own bounded dimensions (never a per-request value)."""
-    from aws_lambda_powertools.metrics import single_metric
-
-    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as m:
-        m.add_dimension(name="service", value=SERVICE)
-        for key, dimension in dimensions.items():
-            m.add_dimension(name=key, value=dimension)
+__all__ = ["NAMESPACE", "SERVICE", "count", "logger", "tracer"]

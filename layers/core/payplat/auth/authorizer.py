@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from payplat import audit
 from payplat.auth.policy import Policy, build_policy, is_allowed
 from payplat.auth.verify import AccessClaims, InvalidToken, TokenVerifier, bearer_token
-from payplat.observability import count, logger
+from payplat.emf import count
 
 
 class Unauthenticated(Exception):
@@ -28,7 +28,6 @@ def authorize(request: AuthorizationRequest, verifier: TokenVerifier) -> Policy:
     except InvalidToken as exc:
         _record(request, "failure", reason=exc.reason)
         count("AccessDenied", reason=exc.reason)
-        logger.info("token rejected", extra={"reason": exc.reason})
         raise Unauthenticated(exc.reason) from exc
 
     context: dict[str, str | int] = {

@@ -8,6 +8,7 @@ forged kids cannot become a flood of fetches.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import urllib.request
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 
 from jwt.algorithms import ECAlgorithm
 
-from payplat.observability import logger
+logger = logging.getLogger(__name__)
 
 MAX_JWKS_BYTES = 64 * 1024
 FETCH_TIMEOUT_S = 3.0
@@ -101,7 +102,7 @@ class RemoteKeySet:
         try:
             self._keys = parse_jwks(self._fetch(self._uri))
         except Exception:  # keep the keys we have; tokens with unknown kids fail closed
-            logger.exception("JWKS refresh failed", extra={"jwks_uri": self._uri})
+            logger.exception("JWKS refresh failed from %s", self._uri)
 
 
 class StaticKeySet:

@@ -9,16 +9,34 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payplat import oauth
+from payplat.access import Gate
 from payplat.config import OAuthSettings, load
 from payplat.dal.clients_table import DynamoClientStore
 from payplat.dal.kms_signer import KmsSigner
-from payplat.http import NO_STORE, bind, form_body, json_response, make_resolver, origin
+from payplat.dal.rate_limit_table import DynamoBucketStore
+from payplat.http import (
+    NO_STORE,
+    RESPONSE_HEADERS,
+    bind,
+    form_body,
+    json_response,
+    make_resolver,
+    origin,
+)
 from payplat.observability import logger, tracer
+from payplat.principal import CachedClients
+from payplat.ratelimit.limiter import RateLimiter
+from payplat.ratelimit.plans import CachedPlans
 from payplat.routes import Function
 
 settings = load(OAuthSettings)
 signer = KmsSigner(settings.signing_key_id)
-clients = DynamoClientStore(settings.clients_table)
+buckets = DynamoBucketStore(settings.rate_limits_table)
+gate = Gate(
+    clients=CachedClients(DynamoClientStore(settings.clients_table), settings.config_cache_ttl_s),
+    plans=CachedPlans(buckets, settings.config_cache_ttl_s),
+    limiter=RateLimiter(buckets),
+)
 app = make_resolver(Function.OAUTH)
 
 # Public documents: cacheable, so relying parties need not call us per token.
@@ -29,8 +47,12 @@ _PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
 def token() -> Response[str]:
     form = form_body(app)
     credentials = oauth.client_credentials(app.current_event.headers.get("authorization"), form)
+    caller = origin(app)
+    app.append_context(
+        **{RESPONSE_HEADERS: gate.admit_token_request(credentials.client_id, caller)}
+    )
     body = oauth.token(
-        form, credentials, clients=clients, signer=signer, settings=settings, origin=origin(app)
+        form, credentials, clients=gate.clients, signer=signer, settings=settings, origin=caller
     )
     return json_response(200, body, NO_STORE)
 

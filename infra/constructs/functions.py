@@ -36,7 +36,12 @@ from payplat.routes import Function
 # Each function's tables and what it may do there; its env gets each table's name.
 TABLE_ACCESS: Mapping[str, Mapping[TableSpec, Access]] = {
     AUTHORIZER.name: {},  # stateless JWT validation: no table, no key (DESIGN)
-    OAUTH.name: {CLIENTS: Access.READ_WRITE, TOKENS: Access.READ_WRITE},
+    # The token endpoint is throttled per IP and client id in the rate-limits table.
+    OAUTH.name: {
+        CLIENTS: Access.READ_WRITE,
+        TOKENS: Access.READ_WRITE,
+        RATE_LIMITS: Access.READ_WRITE,
+    },
     PAYMENTS.name: {
         CLIENTS: Access.READ,
         LEDGER: Access.READ_WRITE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -20,7 +21,7 @@ from infra.resources import (
     TOKENS,
     TableSpec,
 )
-from payplat.config import Env
+from payplat.config import AuthorizerSettings, Env, OAuthSettings, PaymentsSettings
 from tests.infra.synthesized import Json, Synthesized
 
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
@@ -117,8 +118,8 @@ def test_table_grants_are_exactly_what_each_function_needs(synth: Synthesized) -
     def table(spec: TableSpec) -> str:
         return synth.logical_id(synth.stack.data.table(spec))
 
-    # Then oauth reads and writes clients and tokens and touches nothing else
-    assert set(oauth) == {table(CLIENTS), table(TOKENS)}
+    # Then oauth reads and writes clients, tokens and its throttling buckets, nothing else
+    assert set(oauth) == {table(CLIENTS), table(TOKENS), table(RATE_LIMITS)}
     assert all(actions >= WRITE_ACTIONS for actions in oauth.values())
     # And payments reads clients, reads and writes the ledger and the rate-limit buckets
     assert set(payments) == {table(CLIENTS), table(LEDGER), table(RATE_LIMITS)}
@@ -337,6 +338,7 @@ def test_functions_get_the_names_of_exactly_their_tables(synth: Synthesized) -> 
     assert {k: v for k, v in env(OAUTH).items() if k in {t.env for t in TABLES}} == {
         CLIENTS.env: table_ref(CLIENTS),
         TOKENS.env: table_ref(TOKENS),
+        RATE_LIMITS.env: table_ref(RATE_LIMITS),
     }
     assert {k: v for k, v in env(PAYMENTS).items() if k in {t.env for t in TABLES}} == {
         CLIENTS.env: table_ref(CLIENTS),
@@ -347,3 +349,26 @@ def test_functions_get_the_names_of_exactly_their_tables(synth: Synthesized) -> 
         "Fn::GetAtt": [synth.logical_id(synth.stack.signing_key.key), "Arn"]
     }
     assert env(OAUTH)[Env.ACCESS_TOKEN_TTL_S] == "600"
+
+
+@pytest.mark.parametrize(
+    ("spec", "settings"),
+    [
+        (AUTHORIZER, AuthorizerSettings),
+        (OAUTH, OAuthSettings),
+        (PAYMENTS, PaymentsSettings),
+    ],
+    ids=lambda value: getattr(value, "name", ""),
+)
+def test_every_setting_a_function_requires_is_in_its_env(
+    synth: Synthesized, spec: FunctionSpec, settings: type
+) -> None:
+    # Given the settings class the function loads at cold start
+    required = {
+        field.metadata["env"]
+        for field in dataclasses.fields(settings)
+        if field.default is dataclasses.MISSING
+    }
+    # Then the deployed env sets every one of them (a missing one fails every cold start)
+    variables = synth.properties(_function(synth, spec).function)["Environment"]["Variables"]
+    assert required <= set(variables)

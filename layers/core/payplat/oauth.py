@@ -13,7 +13,7 @@ from urllib.parse import unquote_plus
 from payplat import audit
 from payplat.auth.jwk import public_jwk
 from payplat.auth.tokens import ALGORITHM, Signer, issue_access_token
-from payplat.clients import GRANT_CLIENT_CREDENTIALS, ClientStore, authenticate_client
+from payplat.clients import GRANT_CLIENT_CREDENTIALS, ClientReader, authenticate_client
 from payplat.config import OAuthSettings, TokenSettings
 from payplat.errors import InvalidClient, OAuthError
 from payplat.observability import count
@@ -60,12 +60,13 @@ def token(
     form: Mapping[str, str],
     credentials: ClientCredentials,
     *,
-    clients: ClientStore,
+    clients: ClientReader,
     signer: Signer,
     settings: OAuthSettings,
     origin: audit.Origin,
 ) -> dict[str, Any]:
-    """POST /oauth/token. Returns the RFC 6749 §5.1 body; raises OAuthError (§5.2)."""
+    """POST /oauth/token. Returns the RFC 6749 §5.1 body; raises OAuthError (§5.2). The
+    caller has throttled the request (per IP and client id) before this runs."""
     grant_type = form.get("grant_type", "")
     try:
         if any(len(value) > MAX_PARAM_CHARS for value in form.values()):
@@ -90,6 +91,7 @@ def token(
         client_id=client.client_id,
         scope=" ".join(sorted(scopes)),
         ttl_s=settings.access_token_ttl_s,
+        plan=client.plan,
     )
     audit.record(
         audit.AuditEvent(

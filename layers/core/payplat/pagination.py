@@ -33,9 +33,13 @@ def page_request(query: Mapping[str, str]) -> PageRequest:
             "Use starting_after or ending_before, not both.", param="ending_before"
         )
     for name, value in (("starting_after", starting_after), ("ending_before", ending_before)):
-        if value is not None and not _ID.match(value):
+        if value is not None and not valid_id(value):
             raise InvalidRequest(f"{name} must be an object id.", param=name)
     return PageRequest(int(raw_limit), starting_after, ending_before)
+
+
+def valid_id(value: str) -> bool:
+    return bool(_ID.match(value))
 
 
 def page(data: Sequence[Mapping[str, Any]], has_more: bool, url: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from payplat.clients import Client, ClientStore
+from payplat.clients import Client, ClientReader
 from payplat.errors import AuthenticationFailed, PermissionDenied
 
 CLIENT_CACHE_TTL_S = 30.0
@@ -22,6 +22,8 @@ class Principal:
     scopes: frozenset[str]
     jti: str
     owner: str  # whose accounts and payments this caller acts for
+    plan: str  # the client's current plan (its registration, not the token, is the truth)
+    issued_at: int | None = None  # the token's iat, checked against revocations
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:
@@ -31,7 +33,7 @@ class Principal:
 class CachedClients:
     def __init__(
         self,
-        store: ClientStore,
+        store: ClientReader,
         ttl_s: float = CLIENT_CACHE_TTL_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -61,4 +63,13 @@ def principal_from(authorizer_context: Mapping[str, Any], clients: CachedClients
         scopes=frozenset(str(authorizer_context.get("scope") or "").split()),
         jti=str(authorizer_context.get("jti") or ""),
         owner=client.owner,
+        plan=client.plan,
+        issued_at=_int_or_none(authorizer_context.get("iat")),
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -32,6 +32,13 @@ class Route:
     function: Function
     scope: str | None = None  # None: public, no authorizer
     cost: int = 1  # rate-limit tokens one call takes
+    # When the limiter's table is unreachable: reads keep serving (fail open), anything that
+    # writes refuses (fail closed) unless a route says otherwise.
+    fail_open: bool | None = None
+
+    @property
+    def fails_open(self) -> bool:
+        return self.fail_open if self.fail_open is not None else self.method == "GET"
 
     @property
     def protected(self) -> bool:
@@ -53,7 +60,15 @@ ROUTES: tuple[Route, ...] = (
     Route("oauth_metadata", "GET", "/.well-known/oauth-authorization-server", Function.OAUTH),
     Route("jwks", "GET", "/.well-known/jwks.json", Function.OAUTH),
     Route("token", "POST", "/oauth/token", Function.OAUTH),
+    Route("list_accounts", "GET", "/v1/accounts", Function.PAYMENTS, scope="accounts:read"),
     Route("list_payments", "GET", "/v1/payments", Function.PAYMENTS, scope="payments:read"),
+    Route(
+        "get_payment",
+        "GET",
+        "/v1/payments/{payment_id}",
+        Function.PAYMENTS,
+        scope="payments:read",
+    ),
 )
 
 ROUTES_BY_NAME: dict[str, Route] = {route.name: route for route in ROUTES}

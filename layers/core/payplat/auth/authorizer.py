@@ -36,6 +36,8 @@ def authorize(request: AuthorizationRequest, verifier: TokenVerifier) -> Policy:
         "scope": claims.scope,
         "jti": claims.jti,
         "exp": claims.expires_at,
+        "iat": claims.issued_at,
+        "plan": claims.plan or "",
     }
     policy = build_policy(claims.subject, request.method_arn, claims.scopes, context)
     covered = is_allowed(policy, request.method_arn)

@@ -52,12 +52,13 @@ def issue_access_token(
     client_id: str,
     scope: str,
     ttl_s: int,
+    plan: str | None = None,
     now: int | None = None,
 ) -> IssuedToken:
     issued_at = int(time.time()) if now is None else now
     jti = secrets.token_urlsafe(16)  # 128 bits
     header = {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": signer.kid}
-    claims = {
+    claims: dict[str, str | int] = {
         "iss": issuer,
         "sub": subject,
         "aud": audience,
@@ -68,6 +69,8 @@ def issue_access_token(
         "exp": issued_at + ttl_s,
         "jti": jti,
     }
+    if plan is not None:  # informational for the gateway; the limiter reads the live plan
+        claims["plan"] = plan
     signing_input = f"{_segment(header)}.{_segment(claims)}".encode("ascii")
     signature = der_to_raw(signer.sign_der(signing_input))
     token = f"{signing_input.decode('ascii')}.{b64url(signature)}"

@@ -42,6 +42,8 @@ class AccessClaims:
     scopes: frozenset[str]
     jti: str
     expires_at: int
+    issued_at: int = 0
+    plan: str | None = None
 
     @property
     def scope(self) -> str:
@@ -121,19 +123,23 @@ class TokenVerifier:
 
 
 def _access_claims(claims: dict[str, object]) -> AccessClaims:
-    subject, client_id, scope, jti, exp = (
+    subject, client_id, scope, jti, exp, iat = (
         claims["sub"],
         claims["client_id"],
         claims["scope"],
         claims["jti"],
         claims["exp"],
+        claims["iat"],
     )
+    plan = claims.get("plan")
     if not (
         isinstance(subject, str)
         and isinstance(client_id, str)
         and isinstance(scope, str)
         and isinstance(jti, str)
         and isinstance(exp, int)
+        and isinstance(iat, int)
+        and isinstance(plan, str | None)
         and subject
         and client_id
         and jti
@@ -145,4 +151,6 @@ def _access_claims(claims: dict[str, object]) -> AccessClaims:
         scopes=frozenset(scope.split()),
         jti=jti,
         expires_at=exp,
+        issued_at=iat,
+        plan=plan,
     )

@@ -1,0 +1,79 @@
+"""The request-path gate shared by every rate-limited route: who is calling (the client's
+live registration), may the route be called with this token's scopes, and may it be called
+now (rate, quotas, revocation — one conditional write). Also the token endpoint's gate,
+per source IP and per client id, before any credential is checked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from payplat import audit
+from payplat.principal import CachedClients, Principal, principal_from
+from payplat.ratelimit.enforce import enforce
+from payplat.ratelimit.limiter import Charge, RateLimiter
+from payplat.ratelimit.plans import (
+    TOKEN_ENDPOINT_PER_CLIENT,
+    TOKEN_ENDPOINT_PER_IP,
+    CachedPlans,
+)
+from payplat.routes import Route
+
+API_SCOPE = "api"
+
+
+class Gate:
+    def __init__(self, clients: CachedClients, plans: CachedPlans, limiter: RateLimiter) -> None:
+        self.clients = clients
+        self.plans = plans
+        self.limiter = limiter
+
+    def admit(
+        self, route: Route, authorizer_context: Mapping[str, Any], origin: audit.Origin
+    ) -> tuple[Principal, dict[str, str]]:
+        """The caller and the rate-limit headers for its response; raises ApiError
+        subclasses (401, 403, 429, 503) when the request may not proceed."""
+        principal = principal_from(authorizer_context, self.clients)
+        if route.scope is not None:
+            principal.require(route.scope)
+        limits = self.plans.get(principal.plan)
+        charge = Charge(
+            key=self.limiter.bucket(API_SCOPE, principal.client_id, limits),
+            limits=limits,
+            cost=route.cost,
+            jti=principal.jti or None,
+            issued_at=principal.issued_at,
+        )
+        headers = enforce(
+            self.limiter,
+            [charge],
+            fail_open=route.fails_open,
+            actor=audit.Actor(client_id=principal.client_id, sub=principal.subject),
+            origin=origin,
+            resource=route.name,
+        )
+        return principal, headers
+
+    def admit_token_request(self, client_id: str, origin: audit.Origin) -> dict[str, str]:
+        """Throttle the token endpoint per source IP (credential stuffing) and per client id
+        (guessing one client's secret), in one write; fails closed."""
+        ip = origin.source_ip or "unknown"
+        charges = [
+            Charge(
+                self.limiter.bucket("token-ip", ip, TOKEN_ENDPOINT_PER_IP), TOKEN_ENDPOINT_PER_IP
+            ),
+            Charge(
+                self.limiter.bucket(
+                    "token-client", client_id[:128] or "-", TOKEN_ENDPOINT_PER_CLIENT
+                ),
+                TOKEN_ENDPOINT_PER_CLIENT,
+            ),
+        ]
+        return enforce(
+            self.limiter,
+            charges,
+            fail_open=False,
+            actor=audit.Actor(client_id=client_id[:128] or None),
+            origin=origin,
+            resource="token",
+        )

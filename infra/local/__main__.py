@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from infra.resources import AUDIENCE_PATH
+from infra.resources import AUDIENCE_PATH, TABLES
 from payplat.config import Env
 
 HOST = "127.0.0.1"
@@ -79,6 +79,8 @@ def main() -> int:
     local = {
         "base_url": base_url,
         "aws_endpoint_url": aws_url,
+        "tables": {spec.env: names[spec.env] for spec in TABLES},
+        "audit_stream": names[Env.AUDIT_STREAM],
         "clients": {
             label: {"client_id": c.client_id, "client_secret": c.client_secret, "scope": c.scope}
             for label, c in seeded.items()

@@ -33,6 +33,28 @@ class DynamoClientStore:
             ConditionExpression="attribute_not_exists(client_id)",
         )
 
+    def update(self, client_id: str, **attributes: str) -> Client | None:
+        """Set `attributes` on an existing client; None if there is no such client."""
+        names = {f"#{name}": name for name in attributes}
+        values = {f":{name}": value for name, value in attributes.items()}
+        try:
+            response = self._table.update_item(
+                Key={"client_id": client_id},
+                UpdateExpression="SET " + ", ".join(f"#{n} = :{n}" for n in attributes),
+                ConditionExpression="attribute_exists(client_id)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return None
+        return _client(response["Attributes"])
+
+    def list(self) -> list[Client]:
+        pages = self._table.meta.client.get_paginator("scan").paginate(TableName=self._table.name)
+        # The resource's client hands back plain Python values, as the table does.
+        return [_client(item) for page in pages for item in page["Items"]]
+
 
 def _client(item: dict[str, Any]) -> Client:
     return Client(

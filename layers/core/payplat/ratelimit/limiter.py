@@ -211,7 +211,12 @@ class RateLimiter:
         self._seen: dict[str, BucketState] = {}
 
     def bucket(self, scope: str, subject: str, limits: Limits) -> str:
+        """The bucket item to charge: one of the plan's shards, chosen at random."""
         shard = self._pick_shard(limits.shards) if limits.shards > 1 else 0
+        return self.key(scope, subject, shard)
+
+    @staticmethod
+    def key(scope: str, subject: str, shard: int) -> str:
         return f"BUCKET#{scope}#{subject}#{shard}"
 
     def check(self, charges: Sequence[Charge]) -> Decision:

@@ -77,6 +77,7 @@ def audit_lines() -> Iterator[AuditCapture]:
 
 
 STARTUP_TIMEOUT_S = 60
+CONFIG_CACHE_TTL_S = 1
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,12 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         if not key.startswith(("PAYPLAT_", "AWS_", "POWERTOOLS_"))
     }
     env.update(
-        PAYPLAT_PORT=str(port), PAYPLAT_AWS_PORT=str(aws_port), PAYPLAT_STATE_DIR=str(state_dir)
+        PAYPLAT_PORT=str(port),
+        PAYPLAT_AWS_PORT=str(aws_port),
+        PAYPLAT_STATE_DIR=str(state_dir),
+        # Plans and client records are re-read after 1 s (30 s by default), so tests that
+        # change them see the change without waiting.
+        PAYPLAT_CONFIG_CACHE_TTL_S=str(CONFIG_CACHE_TTL_S),
     )
     started = time.perf_counter()
     console = open(state_dir / "console.txt", "w")  # noqa: SIM115
@@ -134,6 +140,21 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         except subprocess.TimeoutExpired:
             process.kill()
         console.close()
+
+
+def payplat_cli(platform: Platform, *args: str) -> str:
+    """Run the operator CLI against `platform`, as an operator would; returns its output."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAYPLAT_", "AWS_"))}
+    env["PAYPLAT_STATE_DIR"] = str(platform.state_dir)
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "payplat.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
 
 
 def _wait_healthy(base_url: str, process: subprocess.Popen[Any], state_dir: Path) -> None:

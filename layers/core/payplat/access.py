@@ -58,16 +58,12 @@ class Gate:
         """Throttle the token endpoint per source IP (credential stuffing) and per client id
         (guessing one client's secret), in one write; fails closed."""
         ip = origin.source_ip or "unknown"
+        per_ip = self.plans.get(TOKEN_ENDPOINT_PER_IP.name)
+        per_client = self.plans.get(TOKEN_ENDPOINT_PER_CLIENT.name)
+        claimed = client_id[:128] or "-"
         charges = [
-            Charge(
-                self.limiter.bucket("token-ip", ip, TOKEN_ENDPOINT_PER_IP), TOKEN_ENDPOINT_PER_IP
-            ),
-            Charge(
-                self.limiter.bucket(
-                    "token-client", client_id[:128] or "-", TOKEN_ENDPOINT_PER_CLIENT
-                ),
-                TOKEN_ENDPOINT_PER_CLIENT,
-            ),
+            Charge(self.limiter.bucket(per_ip.name, ip, per_ip), per_ip),
+            Charge(self.limiter.bucket(per_client.name, claimed, per_client), per_client),
         ]
         return enforce(
             self.limiter,

@@ -101,13 +101,20 @@ class GatewayResponse:
     body: str
 
 
-def _error_body(error_type: str, code: str, message: str) -> str:
+# API Gateway fills the placeholder in; it must stay an unescaped template variable.
+REQUEST_ID_TEMPLATE = "$context.requestId"
+
+
+def _error_body(
+    error_type: str, code: str, message: str, *, request_id: str | None = REQUEST_ID_TEMPLATE
+) -> str:
     error = {"type": error_type, "code": code, "message": message, "param": None}
-    # API Gateway fills the placeholder in; it must stay an unescaped template variable.
-    return json.dumps({"error": {**error, "request_id": "$context.requestId"}})
+    return json.dumps({"error": {**error, "request_id": request_id}})
 
 
 _JSON = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+# Stage throttling is a token bucket refilled every second: one second is enough to wait.
+_RETRY_AFTER_THROTTLED = {"Retry-After": "1"}
 
 GATEWAY_RESPONSES: tuple[GatewayResponse, ...] = (
     GatewayResponse(
@@ -142,5 +149,117 @@ GATEWAY_RESPONSES: tuple[GatewayResponse, ...] = (
         _JSON,
         _error_body("api_error", "gateway_error", "The gateway could not complete the request."),
     ),
+    GatewayResponse(
+        "THROTTLED",  # stage (or method) throttling: the coarse outer limit
+        429,
+        {**_JSON, **_RETRY_AFTER_THROTTLED},
+        _error_body(
+            "rate_limit_error",
+            "rate_limited",
+            "Too many requests: slow down and retry after the time in Retry-After.",
+        ),
+    ),
+    GatewayResponse(
+        # Only a usage plan with API keys can send it; payplat has none today, but if one is
+        # added its 429 still has the documented shape.
+        "QUOTA_EXCEEDED",
+        429,
+        {**_JSON, **_RETRY_AFTER_THROTTLED},
+        _error_body(
+            "rate_limit_error",
+            "quota_exceeded",
+            "The request quota for this API key is used up.",
+        ),
+    ),
+    GatewayResponse(
+        "REQUEST_TOO_LARGE",  # API Gateway's own payload limit; the WAF's is far lower
+        413,
+        _JSON,
+        _error_body("invalid_request_error", "request_too_large", "The request body is too large."),
+    ),
+    GatewayResponse(
+        # A managed WAF rule blocked the request (the WAF's own rules answer with their
+        # custom responses, which take precedence over gateway responses).
+        "WAF_FILTERED",
+        403,
+        _JSON,
+        _error_body(
+            "invalid_request_error",
+            "request_blocked",
+            "The request was blocked by the API's firewall.",
+        ),
+    ),
 )
 GATEWAY_RESPONSES_BY_TYPE = {response.response_type: response for response in GATEWAY_RESPONSES}
+
+
+# --- the WAF in front of the stage ---------------------------------------------------------
+
+# Larger bodies are refused at the edge with 413. 8 KB is the token endpoint's own form cap and
+# what the AWS common rule set's SizeRestrictions_BODY allows, and below the 16 KB that API
+# Gateway forwards to WAF for inspection (WAF_BODY_INSPECTION_LIMIT), so every size up to the
+# limit is measured exactly and anything past what WAF sees counts as too large.
+EDGE_MAX_BODY_BYTES = 8 * 1024
+WAF_BODY_INSPECTION_LIMIT = "KB_16"  # the API Gateway default, pinned: no extra WAF charge
+WAF_BODY_INSPECTION_BYTES = 16 * 1024
+# Access tokens are well under 2 KB. WAF sees at most 8 KB of headers, so the limit must be
+# below that to be measurable; headers past what WAF sees count as too large.
+EDGE_MAX_AUTHORIZATION_BYTES = 4 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class WafResponse:
+    """A response the WAF sends itself when one of its rules blocks a request.
+
+    Static: WAF fills no variables in, so `request_id` is null (API Gateway's
+    `x-amzn-RequestId` header still identifies the request). WAF sets Content-Type from the
+    body's content type; `headers` must not repeat it.
+    """
+
+    key: str  # the web ACL's custom response body key
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+WAF_RATE_LIMITED = WafResponse(
+    "RateLimited",
+    429,
+    # The per-IP rate is measured over minutes: a client over it should back off for a while.
+    {**_NO_STORE, "Retry-After": "60"},
+    _error_body(
+        "rate_limit_error",
+        "rate_limited",
+        "Too many requests from this address: retry after the time in Retry-After.",
+        request_id=None,
+    ),
+)
+WAF_BODY_TOO_LARGE = WafResponse(
+    "BodyTooLarge",
+    413,
+    _NO_STORE,
+    _error_body(
+        "invalid_request_error",
+        "request_too_large",
+        f"The request body is larger than {EDGE_MAX_BODY_BYTES} bytes.",
+        request_id=None,
+    ),
+)
+WAF_HEADER_TOO_LARGE = WafResponse(
+    "HeaderTooLarge",
+    413,
+    _NO_STORE,
+    _error_body(
+        "invalid_request_error",
+        "header_too_large",
+        "The Authorization header or the request headers are too large.",
+        request_id=None,
+    ),
+)
+WAF_RESPONSES: tuple[WafResponse, ...] = (
+    WAF_RATE_LIMITED,
+    WAF_BODY_TOO_LARGE,
+    WAF_HEADER_TOO_LARGE,
+)

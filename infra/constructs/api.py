@@ -24,7 +24,18 @@ from infra.constructs.names import (
     WAF_RATE_LIMIT_PER_IP,
     WAF_RATE_WINDOW_S,
 )
-from infra.resources import GATEWAY_RESPONSES, GatewayResponse
+from infra.resources import (
+    EDGE_MAX_AUTHORIZATION_BYTES,
+    EDGE_MAX_BODY_BYTES,
+    GATEWAY_RESPONSES,
+    WAF_BODY_INSPECTION_LIMIT,
+    WAF_BODY_TOO_LARGE,
+    WAF_HEADER_TOO_LARGE,
+    WAF_RATE_LIMITED,
+    WAF_RESPONSES,
+    GatewayResponse,
+    WafResponse,
+)
 from payplat.routes import ROUTES, Function, Route
 
 F = apigw.AccessLogField
@@ -168,15 +179,33 @@ class Api(Construct):
             )
 
     def _build_waf(self) -> None:
+        # Rules run in priority order and a block ends evaluation: the per-IP rate counts every
+        # request first, then the size limits answer 413 before the common rule set would
+        # answer its own bare 403 for a large body.
         acl = wafv2.CfnWebACL(
             self,
             "WebAcl",
             scope="REGIONAL",
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
             visibility_config=_visibility(f"{SERVICE_NAME}-api"),
+            custom_response_bodies={
+                response.key: wafv2.CfnWebACL.CustomResponseBodyProperty(
+                    content_type="APPLICATION_JSON", content=response.body
+                )
+                for response in WAF_RESPONSES
+            },
+            # The size of request body API Gateway forwards for inspection; the body limit
+            # below must stay under it to be measured.
+            association_config=wafv2.CfnWebACL.AssociationConfigProperty(
+                request_body={
+                    "API_GATEWAY": wafv2.CfnWebACL.RequestBodyAssociatedResourceTypeConfigProperty(
+                        default_size_inspection_limit=WAF_BODY_INSPECTION_LIMIT
+                    )
+                }
+            ),
             rules=[
-                wafv2.CfnWebACL.RuleProperty(
-                    name="RateLimitPerIp",
+                _blocking_rule(
+                    "RateLimitPerIp",
                     priority=0,
                     statement=wafv2.CfnWebACL.StatementProperty(
                         rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
@@ -186,17 +215,41 @@ class Api(Construct):
                         )
                     ),
                     # A flood is answered like the API's own limiter: 429, not 403.
-                    action=wafv2.CfnWebACL.RuleActionProperty(
-                        block=wafv2.CfnWebACL.BlockActionProperty(
-                            custom_response=wafv2.CfnWebACL.CustomResponseProperty(
-                                response_code=429
-                            )
-                        )
-                    ),
-                    visibility_config=_visibility("RateLimitPerIp"),
+                    response=WAF_RATE_LIMITED,
                 ),
-                _managed_rule_group("AWSManagedRulesCommonRuleSet", priority=1),
-                _managed_rule_group("AWSManagedRulesKnownBadInputsRuleSet", priority=2),
+                _blocking_rule(
+                    "BodyTooLarge",
+                    priority=1,
+                    statement=_larger_than(
+                        wafv2.CfnWebACL.FieldToMatchProperty(
+                            # Past the inspection limit WAF cannot measure: count it as too large.
+                            body=wafv2.CfnWebACL.BodyProperty(oversize_handling="MATCH")
+                        ),
+                        EDGE_MAX_BODY_BYTES,
+                    ),
+                    response=WAF_BODY_TOO_LARGE,
+                ),
+                _blocking_rule(
+                    "AuthorizationHeaderTooLarge",
+                    priority=2,
+                    statement=_larger_than(
+                        wafv2.CfnWebACL.FieldToMatchProperty(
+                            # Not single_header: that has no oversize handling, and a header
+                            # beyond the 8 KB of headers WAF sees would pass unmeasured.
+                            headers=wafv2.CfnWebACL.HeadersProperty(
+                                match_pattern=wafv2.CfnWebACL.HeaderMatchPatternProperty(
+                                    included_headers=["authorization"]
+                                ),
+                                match_scope="VALUE",
+                                oversize_handling="MATCH",
+                            )
+                        ),
+                        EDGE_MAX_AUTHORIZATION_BYTES,
+                    ),
+                    response=WAF_HEADER_TOO_LARGE,
+                ),
+                _managed_rule_group("AWSManagedRulesCommonRuleSet", priority=3),
+                _managed_rule_group("AWSManagedRulesKnownBadInputsRuleSet", priority=4),
             ],
         )
         wafv2.CfnWebACLAssociation(
@@ -258,6 +311,49 @@ def _static_headers(response: GatewayResponse) -> dict[str, str]:
         if "'" in value:
             raise ValueError(f"{response.response_type} {name}: a ' cannot be in a literal")
     return {name: f"'{value}'" for name, value in response.headers.items()}
+
+
+def _blocking_rule(
+    name: str,
+    *,
+    priority: int,
+    statement: wafv2.CfnWebACL.StatementProperty,
+    response: WafResponse,
+) -> wafv2.CfnWebACL.RuleProperty:
+    """A rule that blocks with one of `WAF_RESPONSES`: its status, headers and JSON body."""
+    return wafv2.CfnWebACL.RuleProperty(
+        name=name,
+        priority=priority,
+        statement=statement,
+        action=wafv2.CfnWebACL.RuleActionProperty(
+            block=wafv2.CfnWebACL.BlockActionProperty(
+                custom_response=wafv2.CfnWebACL.CustomResponseProperty(
+                    response_code=response.status,
+                    custom_response_body_key=response.key,
+                    response_headers=[
+                        wafv2.CfnWebACL.CustomHTTPHeaderProperty(name=header, value=value)
+                        for header, value in response.headers.items()
+                    ],
+                )
+            )
+        ),
+        visibility_config=_visibility(name),
+    )
+
+
+def _larger_than(
+    field_to_match: wafv2.CfnWebACL.FieldToMatchProperty, size_bytes: int
+) -> wafv2.CfnWebACL.StatementProperty:
+    return wafv2.CfnWebACL.StatementProperty(
+        size_constraint_statement=wafv2.CfnWebACL.SizeConstraintStatementProperty(
+            field_to_match=field_to_match,
+            comparison_operator="GT",
+            size=size_bytes,
+            text_transformations=[
+                wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
+            ],
+        )
+    )
 
 
 def _visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:

@@ -98,6 +98,7 @@ class PayplatFunction(Construct):
     def _build_function(
         self, layer: lambda_.ILayerVersion, environment: Mapping[str, str]
     ) -> lambda_.Function:
+        json_logs = self.spec.lambda_json_logs
         return lambda_.Function(
             self,
             "Function",
@@ -113,6 +114,9 @@ class PayplatFunction(Construct):
             timeout=Duration.seconds(self.spec.timeout_s),
             tracing=lambda_.Tracing.ACTIVE,
             environment={**_POWERTOOLS_ENV, **environment},
+            # Powertools writes JSON itself, so the others keep Lambda's text format.
+            logging_format=lambda_.LoggingFormat.JSON if json_logs else None,
+            application_log_level_v2=lambda_.ApplicationLogLevel(LOG_LEVEL) if json_logs else None,
         )
 
     def _suppress_findings(self) -> None:

@@ -51,6 +51,10 @@ class FunctionSpec:
     description: str
     memory_mb: int = 512
     timeout_s: int = 10
+    # Logs through the standard library only (no Powertools): Lambda's JSON log format makes
+    # its lines structured and filters them at LOG_LEVEL. Lines written straight to stdout
+    # (audit records, EMF) stay as they are, so the audit subscription still matches them.
+    lambda_json_logs: bool = False
 
     @property
     def code_dir(self) -> Path:
@@ -62,6 +66,7 @@ AUTHORIZER = FunctionSpec(
     "Validates ES256 access tokens and returns a scope-wide policy",
     memory_mb=256,
     timeout_s=5,
+    lambda_json_logs=True,
 )
 OAUTH = FunctionSpec(Function.OAUTH, "OAuth 2.0 authorization server: token, metadata, JWKS")
 PAYMENTS = FunctionSpec(Function.PAYMENTS, "Payments resource API behind the authorizer")

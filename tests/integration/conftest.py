@@ -26,7 +26,7 @@ ISSUER = "https://api.payplat.test/live"
 AUDIENCE = f"{ISSUER}/v1"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def aws() -> Iterator[dict[str, str]]:
     saved = dict(os.environ)
     os.environ.update(
@@ -49,21 +49,21 @@ def aws() -> Iterator[dict[str, str]]:
     os.environ.update(saved)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def seeded(aws: dict[str, str]) -> dict[str, Any]:
     return seed(DynamoClientStore(aws[Env.CLIENTS_TABLE]))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def oauth_handler(aws: dict[str, str]) -> ModuleType:
     return importlib.import_module("functions.oauth.handler")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def payments_handler(aws: dict[str, str]) -> ModuleType:
     return importlib.import_module("functions.payments.handler")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ledger_table(aws: dict[str, str]) -> Any:
     return boto3.resource("dynamodb").Table(aws[Env.LEDGER_TABLE])

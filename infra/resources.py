@@ -96,7 +96,7 @@ class GatewayResponse:
     """
 
     response_type: str
-    status: int
+    status: int | None  # None: keep the status API Gateway chose
     headers: dict[str, str]
     body: str
 
@@ -144,8 +144,8 @@ GATEWAY_RESPONSES: tuple[GatewayResponse, ...] = (
         _error_body("invalid_request_error", "resource_missing", "Unrecognized request URL."),
     ),
     GatewayResponse(
-        "DEFAULT_5XX",
-        502,
+        "DEFAULT_5XX",  # no status of its own: a 504 stays a 504, a 500 a 500
+        None,
         _JSON,
         _error_body("api_error", "gateway_error", "The gateway could not complete the request."),
     ),
@@ -195,25 +195,25 @@ GATEWAY_RESPONSES_BY_TYPE = {response.response_type: response for response in GA
 
 # --- the WAF in front of the stage ---------------------------------------------------------
 
-# Larger bodies are refused at the edge with 413. 8 KB is the token endpoint's own form cap and
-# what the AWS common rule set's SizeRestrictions_BODY allows, and below the 16 KB that API
-# Gateway forwards to WAF for inspection (WAF_BODY_INSPECTION_LIMIT), so every size up to the
-# limit is measured exactly and anything past what WAF sees counts as too large.
-EDGE_MAX_BODY_BYTES = 8 * 1024
-WAF_BODY_INSPECTION_LIMIT = "KB_16"  # the API Gateway default, pinned: no extra WAF charge
-WAF_BODY_INSPECTION_BYTES = 16 * 1024
-# Access tokens are well under 2 KB. WAF sees at most 8 KB of headers, so the limit must be
-# below that to be measurable; headers past what WAF sees count as too large.
+# Larger bodies are refused at the edge with 413. 32 KB holds the largest valid payment (50
+# metadata keys of 500 characters is ~27 KB); the common rule set's own 8 KB body rule only
+# counts. WAF is told to inspect 48 KB of body (WAF_BODY_INSPECTION_LIMIT), so every size up
+# to the limit is measured exactly and anything past what WAF sees counts as too large.
+EDGE_MAX_BODY_BYTES = 32 * 1024
+WAF_BODY_INSPECTION_LIMIT = "KB_48"  # above the 16 KB default: billed per extra 16 KB
+# Access tokens are well under 2 KB. WAF sees at most 8 KB of a request's headers (a limit of
+# the host service, not a setting), so the Authorization limit must be below that to be
+# measurable, and headers past what WAF sees count as too large too.
 EDGE_MAX_AUTHORIZATION_BYTES = 4 * 1024
+WAF_HEADERS_INSPECTION_BYTES = 8 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class WafResponse:
     """A response the WAF sends itself when one of its rules blocks a request.
 
-    Static: WAF fills no variables in, so `request_id` is null (API Gateway's
-    `x-amzn-RequestId` header still identifies the request). WAF sets Content-Type from the
-    body's content type; `headers` must not repeat it.
+    Static: WAF fills no variables in, so `request_id` is null. WAF sets Content-Type from the
+    body's content type and rejects it in `headers`.
     """
 
     key: str  # the web ACL's custom response body key

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import os
 import signal
 import socket
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from payplat.audit import LOGGER_NAME
+from payplat import audit
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -49,15 +48,14 @@ def invoke(handler: Any, event: dict[str, Any]) -> tuple[int, dict[str, str], An
     return response["statusCode"], headers, json.loads(response["body"])
 
 
-class AuditCapture(logging.Handler):
-    """Collects the audit lines written through payplat.audit, parsed."""
+class AuditCapture:
+    """Collects the audit lines written through payplat.audit (an audit sink)."""
 
     def __init__(self) -> None:
-        super().__init__(level=logging.INFO)
         self.lines: list[str] = []
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -70,10 +68,9 @@ class AuditCapture(logging.Handler):
 @pytest.fixture
 def audit_lines() -> Iterator[AuditCapture]:
     capture = AuditCapture()
-    audit_logger = logging.getLogger(LOGGER_NAME)
-    audit_logger.addHandler(capture)
+    audit.add_sink(capture)
     yield capture
-    audit_logger.removeHandler(capture)
+    audit.remove_sink(capture)
 
 
 STARTUP_TIMEOUT_S = 60

@@ -31,6 +31,7 @@ from infra.resources import (
     WAF_BODY_INSPECTION_LIMIT,
     WAF_BODY_TOO_LARGE,
     WAF_HEADER_TOO_LARGE,
+    WAF_HEADERS_INSPECTION_BYTES,
     WAF_RATE_LIMITED,
     WAF_RESPONSES,
     GatewayResponse,
@@ -173,7 +174,7 @@ class Api(Construct):
             self.rest_api.add_gateway_response(
                 f"Response{_pascal(response.response_type)}",
                 type=apigw.ResponseType.of(response.response_type),
-                status_code=str(response.status),
+                status_code=None if response.status is None else str(response.status),
                 response_headers=_static_headers(response),
                 templates={"application/json": response.body},
             )
@@ -230,25 +231,22 @@ class Api(Construct):
                     response=WAF_BODY_TOO_LARGE,
                 ),
                 _blocking_rule(
-                    "AuthorizationHeaderTooLarge",
+                    "HeadersTooLarge",
                     priority=2,
-                    statement=_larger_than(
-                        wafv2.CfnWebACL.FieldToMatchProperty(
-                            # Not single_header: that has no oversize handling, and a header
-                            # beyond the 8 KB of headers WAF sees would pass unmeasured.
-                            headers=wafv2.CfnWebACL.HeadersProperty(
-                                match_pattern=wafv2.CfnWebACL.HeaderMatchPatternProperty(
-                                    included_headers=["authorization"]
-                                ),
-                                match_scope="VALUE",
-                                oversize_handling="MATCH",
-                            )
-                        ),
-                        EDGE_MAX_AUTHORIZATION_BYTES,
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        or_statement=wafv2.CfnWebACL.OrStatementProperty(
+                            statements=[_authorization_too_large(), _headers_past_inspection()]
+                        )
                     ),
                     response=WAF_HEADER_TOO_LARGE,
                 ),
-                _managed_rule_group("AWSManagedRulesCommonRuleSet", priority=3),
+                # Its 8 KB body rule would refuse payments with full metadata (50 keys of
+                # 500 characters); the BodyTooLarge rule above sets the limit instead.
+                _managed_rule_group(
+                    "AWSManagedRulesCommonRuleSet",
+                    priority=3,
+                    count_only=("SizeRestrictions_BODY",),
+                ),
                 _managed_rule_group("AWSManagedRulesKnownBadInputsRuleSet", priority=4),
             ],
         )
@@ -356,6 +354,25 @@ def _larger_than(
     )
 
 
+def _authorization_too_large() -> wafv2.CfnWebACL.StatementProperty:
+    # WAF wants a single header's name in lower case and matches it in any case.
+    authorization = wafv2.CfnWebACL.FieldToMatchProperty(single_header={"Name": "authorization"})
+    return _larger_than(authorization, EDGE_MAX_AUTHORIZATION_BYTES)
+
+
+def _headers_past_inspection() -> wafv2.CfnWebACL.StatementProperty:
+    """Matches exactly when the headers go past what WAF sees (where an Authorization header
+    could hide unmeasured): what it does see can never be larger than that."""
+    all_header_values = wafv2.CfnWebACL.FieldToMatchProperty(
+        headers=wafv2.CfnWebACL.HeadersProperty(
+            match_pattern=wafv2.CfnWebACL.HeaderMatchPatternProperty(all={}),
+            match_scope="VALUE",
+            oversize_handling="MATCH",
+        )
+    )
+    return _larger_than(all_header_values, WAF_HEADERS_INSPECTION_BYTES)
+
+
 def _visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
     return wafv2.CfnWebACL.VisibilityConfigProperty(
         cloud_watch_metrics_enabled=True,
@@ -364,13 +381,22 @@ def _visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
     )
 
 
-def _managed_rule_group(name: str, *, priority: int) -> wafv2.CfnWebACL.RuleProperty:
+def _managed_rule_group(
+    name: str, *, priority: int, count_only: tuple[str, ...] = ()
+) -> wafv2.CfnWebACL.RuleProperty:
+    """An AWS managed rule group; rules in `count_only` only count (our own rule decides)."""
+    overrides = [
+        wafv2.CfnWebACL.RuleActionOverrideProperty(
+            name=rule, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={})
+        )
+        for rule in count_only
+    ]
     return wafv2.CfnWebACL.RuleProperty(
         name=name,
         priority=priority,
         statement=wafv2.CfnWebACL.StatementProperty(
             managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                vendor_name="AWS", name=name
+                vendor_name="AWS", name=name, rule_action_overrides=overrides or None
             )
         ),
         override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),

@@ -10,15 +10,16 @@ import threading
 import time
 from typing import Any
 
-from payplat.audit import LOGGER_NAME
+from payplat import audit
 
 BATCH_MAX = 500  # Kinesis PutRecords limit
 FLUSH_INTERVAL_S = 0.2
 
 
-class AuditShipper(logging.Handler):
+class AuditShipper:
+    """An audit sink: lines are queued at once and shipped by a background thread."""
+
     def __init__(self, kinesis: Any, stream_name: str) -> None:
-        super().__init__(level=logging.INFO)
         self._kinesis = kinesis
         self._stream = stream_name
         self._queue: queue.Queue[str] = queue.Queue()
@@ -27,16 +28,16 @@ class AuditShipper(logging.Handler):
         self.shipped = 0
 
     def start(self) -> None:
-        logging.getLogger(LOGGER_NAME).addHandler(self)
+        audit.add_sink(self)
         self._thread.start()
 
     def stop(self) -> None:
-        logging.getLogger(LOGGER_NAME).removeHandler(self)
+        audit.remove_sink(self)
         self._stop.set()
         self._thread.join(timeout=10)
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self._queue.put(record.getMessage())
+    def __call__(self, line: str) -> None:
+        self._queue.put(line)
 
     def _run(self) -> None:
         while not (self._stop.is_set() and self._queue.empty()):

@@ -18,7 +18,14 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from infra.resources import GATEWAY_RESPONSES_BY_TYPE
+from infra.resources import (
+    EDGE_MAX_AUTHORIZATION_BYTES,
+    EDGE_MAX_BODY_BYTES,
+    GATEWAY_RESPONSES_BY_TYPE,
+    WAF_BODY_TOO_LARGE,
+    WAF_HEADER_TOO_LARGE,
+    WafResponse,
+)
 from payplat.auth.policy import Policy, is_allowed
 from payplat.routes import Function, Route, find_route
 
@@ -115,6 +122,13 @@ class LocalGateway:
         source_ip: str,
     ) -> HttpResponse:
         request_id = str(uuid.uuid4())
+        refused = _edge_check(headers, body)  # what the WAF in front of the stage refuses
+        if refused is not None:
+            return HttpResponse(
+                refused.status,
+                [("Content-Type", "application/json"), *refused.headers.items()],
+                refused.body.encode("utf-8"),
+            )
         split = urlsplit(raw_path)
         match = find_route(method, split.path)
         if match is None:
@@ -154,7 +168,7 @@ class LocalGateway:
             except Exception as exc:
                 if str(exc) == "Unauthorized":
                     return self._gateway_response("UNAUTHORIZED", request_id)
-                return self._gateway_response("DEFAULT_5XX", request_id)
+                return self._gateway_response("DEFAULT_5XX", request_id, status=500)
             self._store(identity, policy)
         if not is_allowed(policy, method_arn):
             return self._gateway_response("ACCESS_DENIED", request_id)
@@ -175,11 +189,24 @@ class LocalGateway:
             with self._cache_lock:
                 self._cache[identity] = (self._clock() + self.cache_ttl_s, policy)
 
-    def _gateway_response(self, response_type: str, request_id: str) -> HttpResponse:
+    def _gateway_response(
+        self, response_type: str, request_id: str, status: int = 502
+    ) -> HttpResponse:
+        """API Gateway's own answer; `status` where the response type keeps the original
+        (a failed integration is a 502, a failed authorizer a 500)."""
         spec = GATEWAY_RESPONSES_BY_TYPE[response_type]
         body = spec.body.replace("$context.requestId", request_id).encode("utf-8")
         headers = [*spec.headers.items(), ("x-amzn-RequestId", request_id)]
-        return HttpResponse(spec.status, headers, body)
+        return HttpResponse(spec.status or status, headers, body)
+
+
+def _edge_check(headers: list[tuple[str, str]], body: bytes) -> WafResponse | None:
+    if len(body) > EDGE_MAX_BODY_BYTES:
+        return WAF_BODY_TOO_LARGE
+    authorization = sum(len(v) for k, v in headers if k.lower() == "authorization")
+    if authorization > EDGE_MAX_AUTHORIZATION_BYTES:
+        return WAF_HEADER_TOO_LARGE
+    return None
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:

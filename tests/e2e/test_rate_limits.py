@@ -75,8 +75,7 @@ def hammer(aws: Aws, limits: Limits, subject: str) -> tuple[int, int, float]:
         nonlocal admitted, refused
         ready.wait()
         while time.time() < deadline:
-            key = limiter.bucket("hammer", subject, limits)
-            decision = limiter.check([Charge(key, limits)])
+            decision = limiter.check([limiter.charge("hammer", subject, limits)])
             with lock:
                 if decision.admitted:
                     admitted += 1

@@ -14,7 +14,20 @@ from infra.constructs.names import (
     STAGE_THROTTLE_RATE_RPS,
     WAF_RATE_LIMIT_PER_IP,
 )
-from infra.resources import GATEWAY_RESPONSES, GatewayResponse
+from infra.resources import (
+    EDGE_MAX_AUTHORIZATION_BYTES,
+    EDGE_MAX_BODY_BYTES,
+    GATEWAY_RESPONSES,
+    GATEWAY_RESPONSES_BY_TYPE,
+    WAF_BODY_INSPECTION_LIMIT,
+    WAF_BODY_TOO_LARGE,
+    WAF_HEADER_TOO_LARGE,
+    WAF_HEADERS_INSPECTION_BYTES,
+    WAF_RATE_LIMITED,
+    WAF_RESPONSES,
+    GatewayResponse,
+    WafResponse,
+)
 from payplat.routes import ROUTES, Route
 from tests.infra.synthesized import Json, Synthesized
 
@@ -35,6 +48,39 @@ def _methods_by_route(synth: Synthesized) -> dict[tuple[str, str], Json]:
         ]
         for method in synth.of_type("AWS::ApiGateway::Method").values()
     }
+
+
+def _gateway_responses(synth: Synthesized) -> dict[str, Json]:
+    """Response type -> gateway response properties."""
+    return {
+        response["Properties"]["ResponseType"]: response["Properties"]
+        for response in synth.of_type("AWS::ApiGateway::GatewayResponse").values()
+    }
+
+
+def _web_acl(synth: Synthesized) -> Json:
+    [acl] = synth.of_type("AWS::WAFv2::WebACL").values()
+    properties: Json = acl["Properties"]
+    return properties
+
+
+def _waf_rules(synth: Synthesized) -> dict[str, Json]:
+    """Rule name -> rule, of the one web ACL."""
+    return {rule["Name"]: rule for rule in _web_acl(synth)["Rules"]}
+
+
+def _assert_error_shape(body: str, *, error_type: str, request_id: object) -> Json:
+    """The Stripe-style error body every payplat error has; returns the `error` object."""
+    document = json.loads(body)
+    assert set(document) == {"error"}
+    error: Json = document["error"]
+    assert set(error) == {"type", "code", "message", "param", "request_id"}
+    assert error["type"] == error_type
+    assert error["code"]
+    assert error["message"]
+    assert error["param"] is None
+    assert error["request_id"] == request_id
+    return error
 
 
 def _integration_function(method: Json) -> str:
@@ -107,13 +153,59 @@ def test_gateway_responses_match_their_spec(synth: Synthesized, spec: GatewayRes
 
     # Then it answers with the spec's status, headers (as static literals) and JSON body
     assert response is not None, f"no {spec.response_type} gateway response"
-    assert response["StatusCode"] == str(spec.status)
+    assert response.get("StatusCode") == (None if spec.status is None else str(spec.status))
     headers = {
         name.removeprefix("gatewayresponse.header."): value
         for name, value in response["ResponseParameters"].items()
     }
     assert headers == {name: f"'{value}'" for name, value in spec.headers.items()}
     assert response["ResponseTemplates"] == {"application/json": spec.body}
+
+
+@pytest.mark.parametrize(
+    ("response_type", "status", "error_type", "code"),
+    [
+        ("UNAUTHORIZED", 401, "authentication_error", "invalid_token"),
+        ("ACCESS_DENIED", 403, "permission_error", "insufficient_scope"),
+        ("THROTTLED", 429, "rate_limit_error", "rate_limited"),
+        ("QUOTA_EXCEEDED", 429, "rate_limit_error", "quota_exceeded"),
+        ("REQUEST_TOO_LARGE", 413, "invalid_request_error", "request_too_large"),
+        ("WAF_FILTERED", 403, "invalid_request_error", "request_blocked"),
+    ],
+)
+def test_edge_refusals_answer_the_documented_error_shape(
+    synth: Synthesized, response_type: str, status: int, error_type: str, code: str
+) -> None:
+    # Given the gateway response of a refusal API Gateway makes without calling a function
+    response = _gateway_responses(synth).get(response_type)
+
+    # Then it exists with its status, uncacheable JSON and the Stripe-style body whose
+    # request_id API Gateway fills in
+    assert response is not None, f"no {response_type} gateway response"
+    assert response["StatusCode"] == str(status)
+    headers = response["ResponseParameters"]
+    assert headers["gatewayresponse.header.Content-Type"] == "'application/json'"
+    assert headers["gatewayresponse.header.Cache-Control"] == "'no-store'"
+    body = response["ResponseTemplates"]["application/json"]
+    error = _assert_error_shape(body, error_type=error_type, request_id="$context.requestId")
+    assert error["code"] == code
+
+
+def test_every_429_says_when_to_retry(synth: Synthesized) -> None:
+    # Given every 429 the gateway itself can answer
+    throttling = {
+        response_type: properties
+        for response_type, properties in _gateway_responses(synth).items()
+        if properties.get("StatusCode") == "429"
+    }
+
+    # Then stage throttling and quotas are among them, and each carries Retry-After (seconds)
+    assert set(throttling) == {"THROTTLED", "QUOTA_EXCEEDED"}
+    for response_type, properties in throttling.items():
+        retry_after = properties["ResponseParameters"].get("gatewayresponse.header.Retry-After")
+        assert retry_after == "'1'", response_type
+    # And the local gateway reads the same specs
+    assert GATEWAY_RESPONSES_BY_TYPE["THROTTLED"].headers["Retry-After"] == "1"
 
 
 def test_auth_failures_carry_rfc6750_www_authenticate(synth: Synthesized) -> None:
@@ -183,6 +275,122 @@ def test_waf_with_ip_rate_limit_and_managed_rules_guards_the_stage(synth: Synthe
     assert managed == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
 
 
+def test_waf_rules_run_rate_limit_then_size_limits_then_managed_groups(
+    synth: Synthesized,
+) -> None:
+    # Given the web ACL's rules in evaluation order
+    rules = sorted(_web_acl(synth)["Rules"], key=lambda rule: rule["Priority"])
+
+    # Then the per-IP rate counts every request first, and the size limits block before the
+    # common rule set (whose own body size rule would answer a bare 403)
+    assert [rule["Name"] for rule in rules] == [
+        "RateLimitPerIp",
+        "BodyTooLarge",
+        "HeadersTooLarge",
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+    ]
+    assert len({rule["Priority"] for rule in rules}) == len(rules)
+    # And the managed groups keep their own (block) actions
+    for rule in rules[3:]:
+        assert rule["OverrideAction"] == {"None": {}}
+
+
+def test_waf_blocks_bodies_over_the_limit_with_a_json_413(synth: Synthesized) -> None:
+    # Given the body size rule and the web ACL's inspection settings
+    acl = _web_acl(synth)
+    rule = _waf_rules(synth)["BodyTooLarge"]
+    size = rule["Statement"]["SizeConstraintStatement"]
+    inspected = acl["AssociationConfig"]["RequestBody"]["API_GATEWAY"]
+
+    # Then bodies larger than the edge limit match, including those too large to inspect
+    assert size["FieldToMatch"] == {"Body": {"OversizeHandling": "MATCH"}}
+    assert size["ComparisonOperator"] == "GT"
+    assert size["Size"] == EDGE_MAX_BODY_BYTES
+    # And the limit is within what API Gateway forwards to WAF, so it is measured exactly
+    inspected_limit = inspected["DefaultSizeInspectionLimit"]
+    assert inspected_limit == WAF_BODY_INSPECTION_LIMIT
+    assert inspected_limit in {"KB_16", "KB_32", "KB_48", "KB_64"}
+    assert size["Size"] <= int(inspected_limit.removeprefix("KB_")) * 1024
+    # And such a request is blocked with the 413 response
+    assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 413
+    assert _custom_response(synth, rule) == WAF_BODY_TOO_LARGE
+
+
+def test_waf_blocks_oversized_authorization_headers_with_a_json_413(
+    synth: Synthesized,
+) -> None:
+    # Given the header size rule
+    rule = _waf_rules(synth)["HeadersTooLarge"]
+    [authorization, oversize] = [
+        statement["SizeConstraintStatement"]
+        for statement in rule["Statement"]["OrStatement"]["Statements"]
+    ]
+
+    # Then an Authorization header longer than the limit matches (WAF wants it lower case)
+    assert authorization["FieldToMatch"] == {"SingleHeader": {"Name": "authorization"}}
+    assert authorization["ComparisonOperator"] == "GT"
+    assert authorization["Size"] == EDGE_MAX_AUTHORIZATION_BYTES
+    # And the limit is one WAF can measure (it sees only the first 8 KB of headers) ...
+    assert EDGE_MAX_AUTHORIZATION_BYTES < WAF_HEADERS_INSPECTION_BYTES
+    # ... while headers past what WAF sees match too, instead of passing unmeasured
+    headers = oversize["FieldToMatch"]["Headers"]
+    assert headers["MatchPattern"] == {"All": {}}
+    assert headers["OversizeHandling"] == "MATCH"
+    assert (oversize["ComparisonOperator"], oversize["Size"]) == (
+        "GT",
+        WAF_HEADERS_INSPECTION_BYTES,
+    )
+    # And such a request is blocked with the 413 response
+    assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 413
+    assert _custom_response(synth, rule) == WAF_HEADER_TOO_LARGE
+
+
+def test_waf_rate_limit_answers_a_json_429_with_retry_after(synth: Synthesized) -> None:
+    # Given the per-IP rate rule
+    rule = _waf_rules(synth)["RateLimitPerIp"]
+
+    # Then it blocks with the 429 response, which says when to retry
+    assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
+    assert _custom_response(synth, rule) == WAF_RATE_LIMITED
+    assert int(WAF_RATE_LIMITED.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("spec", WAF_RESPONSES, ids=lambda spec: spec.key)
+def test_waf_custom_responses_are_uncacheable_json_errors(
+    synth: Synthesized, spec: WafResponse
+) -> None:
+    # Given a custom response body of the web ACL
+    body = _web_acl(synth)["CustomResponseBodies"][spec.key]
+
+    # Then it is JSON in the documented error shape (WAF fills in no request id)
+    assert body == {"ContentType": "APPLICATION_JSON", "Content": spec.body}
+    error_type = "rate_limit_error" if spec.status == 429 else "invalid_request_error"
+    _assert_error_shape(spec.body, error_type=error_type, request_id=None)
+    # And its headers forbid caching and leave Content-Type to WAF (it rejects one)
+    assert spec.headers["Cache-Control"] == "no-store"
+    assert "content-type" not in {name.lower() for name in spec.headers}
+    # And every body is used by a rule (an unused one is a rule that lost its response)
+    keys = {
+        rule["Action"]["Block"]["CustomResponse"].get("CustomResponseBodyKey")
+        for rule in _web_acl(synth)["Rules"]
+        if "Block" in rule.get("Action", {})
+    }
+    assert spec.key in keys
+
+
+def _custom_response(synth: Synthesized, rule: Json) -> WafResponse:
+    """The rule's block response, rebuilt from the template (status, headers, body)."""
+    custom = rule["Action"]["Block"]["CustomResponse"]
+    key = custom["CustomResponseBodyKey"]
+    return WafResponse(
+        key=key,
+        status=custom["ResponseCode"],
+        headers={header["Name"]: header["Value"] for header in custom["ResponseHeaders"]},
+        body=_web_acl(synth)["CustomResponseBodies"][key]["Content"],
+    )
+
+
 def test_outputs_give_the_base_url_as_api_url_and_issuer(synth: Synthesized) -> None:
     # Given the stack outputs
     outputs = synth.json["Outputs"]
@@ -193,3 +401,15 @@ def test_outputs_give_the_base_url_as_api_url_and_issuer(synth: Synthesized) -> 
     assert parts[0] == "https://"
     assert parts[-1] == f"/{STAGE_NAME}"
     assert {"Ref": synth.logical_id(synth.stack.api.rest_api)} in parts
+
+
+def test_the_largest_valid_payment_body_passes_the_edge(synth: Synthesized) -> None:
+    # Given the largest body a payment may have (50 metadata keys of 40 + 500 characters)
+    largest_payment = 50 * (40 + 500 + 6) + 1024
+    # Then our limit admits it, and the common rule set's own 8 KB body rule only counts
+    assert largest_payment <= EDGE_MAX_BODY_BYTES
+    [common] = [
+        rule for rule in _web_acl(synth)["Rules"] if rule["Name"] == "AWSManagedRulesCommonRuleSet"
+    ]
+    overrides = common["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"]
+    assert overrides == [{"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]

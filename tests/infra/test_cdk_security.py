@@ -291,6 +291,27 @@ def test_functions_run_python313_arm64_traced_with_the_layer(
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Payplat"
 
 
+def test_authorizer_logs_in_lambdas_json_format_at_info(synth: Synthesized) -> None:
+    # Given the authorizer's logging config (it logs through the standard library only)
+    logging_config = synth.properties(synth.stack.functions.authorizer.function)["LoggingConfig"]
+
+    # Then Lambda writes its log records as JSON and drops those below INFO
+    assert logging_config["LogFormat"] == "JSON"
+    assert logging_config["ApplicationLogLevel"] == "INFO"
+
+
+@pytest.mark.parametrize("spec", [OAUTH, PAYMENTS], ids=lambda spec: spec.name)
+def test_powertools_functions_keep_lambdas_text_format(
+    synth: Synthesized, spec: FunctionSpec
+) -> None:
+    # Given a function whose Powertools logger writes JSON lines itself
+    logging_config = synth.properties(_function(synth, spec).function)["LoggingConfig"]
+
+    # Then Lambda passes its lines through as they are, filtered by Powertools' LOG_LEVEL
+    assert logging_config.get("LogFormat", "Text") == "Text"
+    assert "ApplicationLogLevel" not in logging_config
+
+
 def test_layer_is_for_python313_arm64(synth: Synthesized) -> None:
     # Given the core layer
     properties = synth.properties(synth.stack.layer.layer)

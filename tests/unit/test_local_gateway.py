@@ -213,3 +213,21 @@ def test_a_crashing_function_is_a_502() -> None:
     response = get(local, "/health")
     assert response.status == 502
     assert b"boom" not in response.body
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "code"),
+    [
+        ([], b"x" * (32 * 1024 + 1), "request_too_large"),
+        ([("Authorization", "Bearer " + "a" * 5000)], b"", "header_too_large"),
+    ],
+    ids=["body", "authorization"],
+)
+def test_the_edge_refuses_oversized_requests_before_any_function(
+    headers: list[tuple[str, str]], body: bytes, code: str
+) -> None:
+    local, backend, auth = gateway()
+    response = local.handle("POST", "/oauth/token", headers, body, "198.51.100.7")
+    assert response.status == 413
+    assert json.loads(response.body)["error"]["code"] == code
+    assert (backend.events, auth.calls) == ([], 0)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.resources import AUDIT_LOG_FILTER
 from payplat import audit
 from payplat.auth.authorizer import AuthorizationRequest, Unauthenticated, authorize
 from payplat.auth.policy import api_prefix, build_policy, is_allowed
@@ -237,8 +238,11 @@ def request(authorization: str | None, method_arn: str = METHOD_ARN) -> Authoriz
     return AuthorizationRequest(authorization=authorization, method_arn=method_arn, origin=ORIGIN)
 
 
-def test_audit_logger_name_is_the_one_the_subscription_reads() -> None:
-    assert audit.LOGGER_NAME == "payplat.audit"
+def test_audit_lines_carry_what_the_subscription_filter_matches(audit_lines) -> None:
+    audit.record(audit.AuditEvent(type="t", outcome="success"))
+    [line] = audit_lines.lines
+    assert json.loads(line)["log_type"] == "AUDIT"
+    assert '$.log_type = "AUDIT"' in AUDIT_LOG_FILTER
 
 
 def test_valid_token_is_allowed_with_a_gateway_safe_context(issue, verifier, audit_lines) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from payplat import audit
 from payplat.principal import CachedClients, Principal, principal_from
 from payplat.ratelimit.enforce import enforce
-from payplat.ratelimit.limiter import Charge, RateLimiter
+from payplat.ratelimit.limiter import RateLimiter
 from payplat.ratelimit.plans import (
     TOKEN_ENDPOINT_PER_CLIENT,
     TOKEN_ENDPOINT_PER_IP,
@@ -37,9 +37,10 @@ class Gate:
         if route.scope is not None:
             principal.require(route.scope)
         limits = self.plans.get(principal.plan)
-        charge = Charge(
-            key=self.limiter.bucket(API_SCOPE, principal.client_id, limits),
-            limits=limits,
+        charge = self.limiter.charge(
+            API_SCOPE,
+            principal.client_id,
+            limits,
             cost=route.cost,
             jti=principal.jti or None,
             issued_at=principal.issued_at,
@@ -62,8 +63,8 @@ class Gate:
         per_client = self.plans.get(TOKEN_ENDPOINT_PER_CLIENT.name)
         claimed = client_id[:128] or "-"
         charges = [
-            Charge(self.limiter.bucket(per_ip.name, ip, per_ip), per_ip),
-            Charge(self.limiter.bucket(per_client.name, claimed, per_client), per_client),
+            self.limiter.charge(per_ip.name, ip, per_ip),
+            self.limiter.charge(per_client.name, claimed, per_client),
         ]
         return enforce(
             self.limiter,

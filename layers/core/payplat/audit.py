@@ -9,15 +9,16 @@ in: a token appears as its `jti`, a client secret not at all.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from payplat import emf
+
 SCHEMA_VERSION = 1
-LOGGER_NAME = "payplat.audit"
 _MAX_USER_AGENT = 512
 
 
@@ -58,32 +59,67 @@ class AuditEvent:
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time: str = field(default_factory=_now)
 
-    def to_json(self) -> str:
-        return json.dumps(_without_none(asdict(self)), separators=(",", ":"))
+    def as_dict(self) -> dict[str, Any]:
+        """The record as written; absent (None) fields are left out. Built by hand: it runs
+        on every request, and dataclasses.asdict's deep copy costs more than the rest."""
+        record: dict[str, Any] = {
+            "log_type": self.log_type,
+            "schema_version": self.schema_version,
+            "event_id": self.event_id,
+            "time": self.time,
+            "type": self.type,
+            "outcome": self.outcome,
+            "actor": _present(client_id=self.actor.client_id, sub=self.actor.sub),
+            "origin": _present(
+                source_ip=self.origin.source_ip,
+                user_agent=self.origin.user_agent,
+                request_id=self.origin.request_id,
+            ),
+        }
+        if self.resource is not None:
+            record["resource"] = self.resource
+        if self.reason is not None:
+            record["reason"] = self.reason
+        record["details"] = self.details
+        return record
 
 
-def _without_none(value: dict[str, Any]) -> dict[str, Any]:
-    return {
-        key: _without_none(item) if isinstance(item, dict) and key != "details" else item
-        for key, item in value.items()
-        if item is not None
-    }
+def _present(**values: str | None) -> dict[str, str]:
+    return {key: value for key, value in values.items() if value is not None}
 
 
-def _build_logger() -> logging.Logger:
-    audit_logger = logging.getLogger(LOGGER_NAME)
-    audit_logger.setLevel(logging.INFO)
-    audit_logger.propagate = False  # never mixed into, or re-formatted by, the app logger
-    if not audit_logger.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        audit_logger.addHandler(handler)
-    return audit_logger
+Sink = Callable[[str], None]
 
 
-_audit_logger = _build_logger()
+def _stdout(line: str) -> None:
+    # sys.stdout read per call: Lambda's, or the file the local runner points it at.
+    sys.stdout.write(line + "\n")
 
 
-def record(event: AuditEvent) -> None:
-    """Write `event` as one JSON log line."""
-    _audit_logger.info(event.to_json())
+# Where audit lines go: stdout (in AWS, the log group and its subscription filter); the local
+# runner adds a sink that ships to moto's Kinesis, tests add one that captures.
+_sinks: list[Sink] = [_stdout]
+
+
+def add_sink(sink: Sink) -> None:
+    _sinks.append(sink)
+
+
+def remove_sink(sink: Sink) -> None:
+    _sinks.remove(sink)
+
+
+def set_sinks(*sinks: Sink) -> None:
+    _sinks[:] = sinks
+
+
+def record(event: AuditEvent, metric: str | None = None, **dimensions: str) -> None:
+    """Write `event` as one JSON line. With `metric`, the same line is also a CloudWatch EMF
+    document counting one `metric` with `dimensions` (one line, one serialisation, for the
+    hot path)."""
+    document = event.as_dict()
+    if metric is not None:
+        document.update(emf.document(metric, 1, "Count", **dimensions))
+    line = json.dumps(document, separators=(",", ":"))
+    for sink in _sinks:
+        sink(line)

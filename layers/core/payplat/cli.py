@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -35,31 +34,23 @@ def _use_local_platform() -> None:
     os.environ.setdefault(Env.AUDIT_STREAM, local["audit_stream"])
 
 
-class _AuditToStream(logging.Handler):
+def _audit_to_stream() -> None:
     """Operator actions are audited straight onto the audit stream (a CLI is not a request
     path: a synchronous put is the reliable choice here)."""
+    from payplat import audit
 
-    def __init__(self, stream_name: str) -> None:
-        super().__init__(level=logging.INFO)
-        import boto3
-
-        self._stream = stream_name
-        self._kinesis = boto3.client("kinesis")
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self._kinesis.put_record(
-            StreamName=self._stream, Data=record.getMessage().encode(), PartitionKey="operator"
-        )
-
-
-def _audit_to_stream() -> None:
-    from payplat.audit import LOGGER_NAME
-
-    audit_logger = logging.getLogger(LOGGER_NAME)
-    for handler in list(audit_logger.handlers):
-        audit_logger.removeHandler(handler)
     stream = os.environ.get(Env.AUDIT_STREAM)
-    audit_logger.addHandler(_AuditToStream(stream) if stream else logging.StreamHandler(sys.stderr))
+    if not stream:
+        audit.set_sinks(lambda line: print(line, file=sys.stderr))
+        return
+    import boto3
+
+    kinesis = boto3.client("kinesis")
+
+    def put(line: str) -> None:
+        kinesis.put_record(StreamName=stream, Data=line.encode(), PartitionKey="operator")
+
+    audit.set_sinks(put)
 
 
 def _parser() -> argparse.ArgumentParser:

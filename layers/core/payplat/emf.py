@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 NAMESPACE = "Payplat"
 SERVICE = "payplat"
@@ -19,8 +20,14 @@ def count(name: str, value: float = 1, **dimensions: str) -> None:
 
 
 def emit(name: str, value: float, unit: str, **dimensions: str) -> None:
+    sys.stdout.write(json.dumps(document(name, value, unit, **dimensions), separators=(",", ":")))
+    sys.stdout.write("\n")
+
+
+def document(name: str, value: float, unit: str, **dimensions: str) -> dict[str, Any]:
+    """The EMF document for one metric value (what `emit` writes; audit lines embed it)."""
     dims = {"service": SERVICE, **dimensions}
-    document = {
+    return {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [
@@ -34,4 +41,3 @@ def emit(name: str, value: float, unit: str, **dimensions: str) -> None:
         **dims,
         name: value,
     }
-    sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")

@@ -7,6 +7,9 @@ jku/x5u; what it does not do on its own is done here: require every claim we rel
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -97,15 +100,14 @@ class TokenVerifier:
             raise InvalidToken(f"missing_{exc.claim}") from exc
         except jwt.InvalidSignatureError as exc:
             raise InvalidToken("bad_signature") from exc
+        except jwt.DecodeError as exc:  # a payload or signature that does not decode
+            raise InvalidToken("malformed") from exc
         except jwt.PyJWTError as exc:
             raise InvalidToken("invalid") from exc
         return _access_claims(claims)
 
     def _key_for(self, token: str) -> Any:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise InvalidToken("malformed_header") from exc
+        header = _header(token.split(".", 1)[0])
         if header.get("alg") != ALGORITHM:
             raise InvalidToken("algorithm_not_allowed")
         typ = header.get("typ")
@@ -120,6 +122,18 @@ class TokenVerifier:
         if key is None:
             raise InvalidToken("unknown_kid")
         return key
+
+
+def _header(segment: str) -> dict[str, Any]:
+    """The JOSE header, decoded once here (pyjwt decodes it again when verifying; reading it
+    through pyjwt first would double the per-request parsing)."""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error) as exc:  # JSON and UTF-8 errors are ValueErrors
+        raise InvalidToken("malformed_header") from exc
+    if not isinstance(header, dict):
+        raise InvalidToken("malformed_header")
+    return header
 
 
 def _access_claims(claims: dict[str, object]) -> AccessClaims:

@@ -20,14 +20,14 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from payplat.ratelimit.plans import Limits
 
 US = 1_000_000
-MAX_ATTEMPTS = 4
+MAX_ATTEMPTS = 6  # writes that met a changed bucket, plus moves to another shard
 BUCKET_TTL_S = 40 * 24 * 3600  # outlives a monthly window; an idle client's item expires
 
 
@@ -53,6 +53,9 @@ class Charge:
     cost: int = 1
     jti: str | None = None
     issued_at: int | None = None
+    # Other shards of the same plan to try when this one refuses: with random placement one
+    # shard can be spent while another has room, and the plan as a whole still does.
+    other_shards: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +218,28 @@ class RateLimiter:
         shard = self._pick_shard(limits.shards) if limits.shards > 1 else 0
         return self.key(scope, subject, shard)
 
+    def charge(
+        self,
+        scope: str,
+        subject: str,
+        limits: Limits,
+        *,
+        cost: int = 1,
+        jti: str | None = None,
+        issued_at: int | None = None,
+    ) -> Charge:
+        """A charge on a random shard, with up to two others to fall back on."""
+        first = self._pick_shard(limits.shards) if limits.shards > 1 else 0
+        others = [(first + step) % limits.shards for step in range(1, min(limits.shards, 3))]
+        return Charge(
+            key=self.key(scope, subject, first),
+            limits=limits,
+            cost=cost,
+            jti=jti,
+            issued_at=issued_at,
+            other_shards=tuple(self.key(scope, subject, shard) for shard in others),
+        )
+
     @staticmethod
     def key(scope: str, subject: str, shard: int) -> str:
         return f"BUCKET#{scope}#{subject}#{shard}"
@@ -226,6 +251,13 @@ class RateLimiter:
             now_s = self._clock()
             outcomes = [decide(c, s, now_s) for c, s in zip(charges, states, strict=True)]
             refusals = [o for o in outcomes if isinstance(o, Refused)]
+            movable = [r for r in refusals if r.limit != "revoked" and r.charge.other_shards]
+            if refusals and len(movable) == len(refusals):
+                charges = [
+                    _next_shard(c) if c in {r.charge for r in movable} else c for c in charges
+                ]
+                states = [self._seen.get(charge.key, BucketState()) for charge in charges]
+                continue
             if refusals:
                 return _refused(refusals)
             admitted = [o for o in outcomes if isinstance(o, Admitted)]
@@ -269,6 +301,11 @@ class RateLimiter:
             reset_s=reset_s,
             quota_remaining=quotas,
         )
+
+
+def _next_shard(charge: Charge) -> Charge:
+    key, *rest = charge.other_shards
+    return replace(charge, key=key, other_shards=tuple(rest))
 
 
 def _assumed_state(write: Write) -> BucketState:

@@ -1,0 +1,100 @@
+"""Start and stop the whole platform in this process: moto as a threaded server, the
+resources from infra/resources.py, the demo clients, the audit shipper and the local gateway.
+`make run` (infra/local/__main__.py) and the benchmarks use it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.resources import AUDIENCE_PATH, TABLES
+from payplat.config import Env
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class LocalPlatform:
+    base_url: str
+    aws_endpoint_url: str
+    local: dict[str, Any]  # what .payplat/local.json holds
+    gateway: Any  # the LocalGateway serving base_url
+    _stop: list[Any]
+
+    def stop(self) -> None:
+        for stop in self._stop:
+            stop()
+
+
+def environment(base_url: str, aws_url: str) -> dict[str, str]:
+    """What the functions (and boto3) read, as Lambda and the CDK app would set it."""
+    return {
+        "AWS_ENDPOINT_URL": aws_url,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_SERVICE_NAME": "payplat",
+        Env.LOCAL_MODE: "1",
+        Env.ISSUER: base_url,
+        Env.AUDIENCE: base_url + AUDIENCE_PATH,
+        Env.JWKS_URI: f"{base_url}/.well-known/jwks.json",
+    }
+
+
+def start(port: int, aws_port: int, state_dir: Path, cache_ttl_s: int = 300) -> LocalPlatform:
+    base_url = f"http://{HOST}:{port}"
+    aws_url = f"http://{HOST}:{aws_port}"
+    os.environ.update(environment(base_url, aws_url))
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-call access log
+    moto = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
+    moto.start()
+
+    import boto3
+
+    from infra.local.audit_shipper import AuditShipper
+    from infra.local.gateway import LocalGateway, serve
+    from infra.local.provision import provision
+    from infra.local.seed import seed
+    from payplat.dal.clients_table import DynamoClientStore
+
+    names = provision()
+    os.environ.update(names)
+    seeded = seed(DynamoClientStore(names[Env.CLIENTS_TABLE]))
+    shipper = AuditShipper(boto3.client("kinesis"), names[Env.AUDIT_STREAM])
+    shipper.start()
+    gateway = LocalGateway(cache_ttl_s=cache_ttl_s)
+    server = serve(gateway, HOST, port)
+
+    local = {
+        "base_url": base_url,
+        "aws_endpoint_url": aws_url,
+        "tables": {spec.env: names[spec.env] for spec in TABLES},
+        "audit_stream": names[Env.AUDIT_STREAM],
+        "clients": {
+            label: {"client_id": c.client_id, "client_secret": c.client_secret, "scope": c.scope}
+            for label, c in seeded.items()
+        },
+    }
+    state_dir.mkdir(parents=True, exist_ok=True)
+    write_private(state_dir / "local.json", local)
+    stops = [server.shutdown, shipper.stop, moto.stop]
+    return LocalPlatform(base_url, aws_url, local, gateway, stops)
+
+
+def write_private(path: Path, document: dict[str, Any]) -> None:
+    """Write a file only its owner can read: it holds client secrets."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=2)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)

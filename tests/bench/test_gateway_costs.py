@@ -1,0 +1,218 @@
+"""Benchmarks for API management (`make bench`): what each request costs. Printed as a
+table, never asserted against a time.
+
+- authorizer: microseconds per warm invocation of the real handler, as a ratio to a bare
+  `jwt.decode` of the same ES256 token (target <= 1.3x);
+- AWS calls per request, counted with a botocore `before-call` hook on the platform running
+  in this process (targets: authorizer 0; GET /v1/payments <= 2 with the limiter;
+  POST /oauth/token <= 3, <= 2 with the client record warm);
+- handler import time as a ratio to `import boto3` (authorizer target <= 0.8x);
+- limiter exactness: admitted vs allowed when 16 threads hammer one client (target 100 %,
+  no over-admission).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import timeit
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import jwt
+import pytest
+import requests
+
+from payplat.config import Env
+from payplat.ratelimit.plans import Limits
+from tests.conftest import ROOT, load_event
+
+ROWS: list[tuple[str, str, str]] = []
+
+
+def row(name: str, figure: str, target: str) -> None:
+    ROWS.append((name, figure, target))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class CallCounter:
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+
+    def take(self) -> Counter[str]:
+        calls, self.calls = self.calls, Counter()
+        return calls
+
+
+@pytest.fixture(scope="module")
+def inproc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, CallCounter]]:
+    # Count every AWS call of every client the functions create (they use the default session).
+    boto3.setup_default_session()
+    counter = CallCounter()
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register("before-call", counter)
+    from infra.local.platform import start
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the functions' log lines
+        platform = start(free_port(), free_port(), tmp_path_factory.mktemp("bench"))
+    yield platform, counter
+    platform.stop()
+    print_table()
+
+
+def print_table() -> None:
+    width = max(len(name) for name, _, _ in ROWS)
+    lines = [f"\n{'benchmark':<{width}}  {'figure':<28} target", "-" * (width + 44)]
+    lines += [f"{name:<{width}}  {figure:<28} {target}" for name, figure, target in ROWS]
+    sys.__stdout__.write("\n".join(lines) + "\n")
+
+
+def token(platform: Any, client: str = "merchant") -> str:
+    credentials = platform.local["clients"][client]
+    response = requests.post(
+        f"{platform.base_url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(credentials["client_id"], credentials["client_secret"]),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    access_token: str = response.json()["access_token"]
+    return access_token
+
+
+def test_aws_calls_per_request(inproc: tuple[Any, CallCounter]) -> None:
+    platform, counter = inproc
+    with contextlib.redirect_stdout(io.StringIO()):
+        token(platform)  # cold: KMS public key, plans, client record
+        counter.take()
+        token(platform)
+        warm_token = counter.take()
+        token(platform, "admin")  # plans warm, this client's record not yet
+        cold_client = counter.take()
+
+        access = token(platform)
+        counter.take()
+        url = f"{platform.base_url}/v1/payments"
+        headers = {"Authorization": f"Bearer {access}"}
+        requests.get(url, headers=headers, timeout=10)  # authorizer runs (policy not cached)
+        uncached = counter.take()
+        requests.get(url, headers=headers, timeout=10)
+        warm_get = counter.take()
+
+    def fmt(calls: Counter[str]) -> str:
+        return f"{sum(calls.values())} ({', '.join(f'{k} {v}' for k, v in sorted(calls.items()))})"
+
+    authorizer_calls = sum(uncached.values()) - sum(warm_get.values())
+    row("AWS calls: authorizer (uncached policy)", str(authorizer_calls), "0")
+    row("AWS calls: GET /v1/payments, warm", fmt(warm_get), "<= 2")
+    row("AWS calls: POST /oauth/token, client warm", fmt(warm_token), "<= 2")
+    row("AWS calls: POST /oauth/token, client cold", fmt(cold_client), "<= 3")
+    assert "boto3" not in sys.modules["functions.authorizer.handler"].__dict__
+
+
+def test_authorizer_warm_invocation_vs_bare_decode(inproc: tuple[Any, CallCounter]) -> None:
+    platform, _ = inproc
+    with contextlib.redirect_stdout(io.StringIO()):
+        access = token(platform)
+        handler = sys.modules.get("functions.authorizer.handler")
+        if handler is None:  # loaded on the first protected call
+            requests.get(
+                f"{platform.base_url}/v1/payments",
+                headers={"Authorization": f"Bearer {access}"},
+                timeout=10,
+            )
+            handler = sys.modules["functions.authorizer.handler"]
+    event = load_event("authorizer_request")
+    event["headers"]["Authorization"] = f"Bearer {access}"
+    key = jwt.PyJWKClient(f"{platform.base_url}/.well-known/jwks.json").get_signing_key_from_jwt(
+        access
+    )
+    audience = os.environ[Env.AUDIENCE]
+    issuer = os.environ[Env.ISSUER]
+
+    def bare() -> object:
+        return jwt.decode(access, key.key, algorithms=["ES256"], audience=audience, issuer=issuer)
+
+    def authorizer() -> object:
+        return handler.lambda_handler(event, None)
+
+    rounds = 3000
+    with contextlib.redirect_stdout(io.StringIO()):
+        bare_us = min(timeit.repeat(bare, number=rounds, repeat=5)) / rounds * 1e6
+        full_us = min(timeit.repeat(authorizer, number=rounds, repeat=5)) / rounds * 1e6
+    row("authorizer warm invocation", f"{full_us:.0f} us", "")
+    row("bare jwt.decode (same token)", f"{bare_us:.0f} us", "")
+    row("authorizer / bare decode", f"{full_us / bare_us:.2f}x", "<= 1.3x")
+
+
+def _import_seconds(module: str, env: dict[str, str]) -> float:
+    probe = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    samples = [
+        float(
+            subprocess.run(  # noqa: S603
+                [sys.executable, "-c", probe],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        for _ in range(5)
+    ]
+    return statistics.median(samples)
+
+
+def test_import_time_relative_to_boto3(inproc: tuple[Any, CallCounter]) -> None:
+    env = dict(os.environ)  # the in-process platform's settings: every handler can load
+    baseline = _import_seconds("boto3", env)
+    row("import boto3", f"{baseline * 1000:.0f} ms", "")
+    for name, target in (("authorizer", "<= 0.8x"), ("oauth", ""), ("payments", "")):
+        seconds = _import_seconds(f"functions.{name}.handler", env)
+        row(
+            f"import functions.{name}.handler",
+            f"{seconds * 1000:.0f} ms = {seconds / baseline:.2f}x",
+            target,
+        )
+
+
+def test_limiter_exactness(inproc: tuple[Any, CallCounter]) -> None:
+    from tests.e2e.test_rate_limits import Aws, hammer
+
+    platform, _ = inproc
+    session = boto3.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
+    )
+    aws = Aws(session, platform.aws_endpoint_url, platform.local["tables"])
+    for limits in (
+        Limits("bench-one", rate_per_s=40, burst=20),
+        Limits("bench-sharded", rate_per_s=60, burst=30, shards=3),
+    ):
+        admitted, _, elapsed = hammer(aws, limits, f"bench-{limits.name}")
+        allowed = limits.burst + limits.rate_per_s * elapsed
+        over = max(0, admitted - allowed)
+        row(
+            f"limiter: {limits.name} (16 threads, {elapsed:.1f} s)",
+            f"{admitted}/{allowed:.0f} = {admitted / allowed:.1%}, over {over:.0f}",
+            "100 %, over 0",
+        )
+
+
+_ = Path  # (paths come from tests.conftest.ROOT)

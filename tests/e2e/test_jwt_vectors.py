@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 from jwt.algorithms import ECAlgorithm
 
-from infra.resources import AUDIENCE_PATH, SIGNING_KEY
+from infra.resources import AUDIENCE_PATH, EDGE_MAX_AUTHORIZATION_BYTES, SIGNING_KEY
 from payplat.auth.jwk import b64url, public_jwk
 from tests.conftest import Platform
 
@@ -332,6 +332,11 @@ def test_a_forged_or_broken_token_is_401_invalid_token(
     token = build(forge)
     # When it calls a protected route
     response = _get_payments(platform, token)
+    if len(f"Bearer {token}") > EDGE_MAX_AUTHORIZATION_BYTES:
+        # Then a header this large never gets past the edge (the WAF's 413)
+        assert response.status_code == 413, (response.status_code, response.text[:500])
+        assert response.json()["error"]["code"] == "header_too_large"
+        return
     # Then the gateway answers the RFC 6750 challenge, in the API's error format
     assert response.status_code == 401, (response.status_code, response.text[:500])
     assert 'error="invalid_token"' in response.headers.get("WWW-Authenticate", "")

@@ -211,3 +211,33 @@ def test_an_unknown_url_is_404_in_the_error_format(platform: Platform) -> None:
     response = requests.get(f"{platform.base_url}/v2/nothing", timeout=5)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "resource_missing"
+
+
+def test_one_cached_policy_serves_every_route_its_scopes_allow_and_no_other(
+    platform: Platform,
+) -> None:
+    # Given a token narrowed to payments:read
+    session = OAuth2Session(
+        platform.clients["merchant"]["client_id"],
+        platform.clients["merchant"]["client_secret"],
+        scope="payments:read",
+    )
+    session.fetch_token(f"{platform.base_url}/oauth/token", grant_type="client_credentials")
+    jti = jwt.decode(session.token["access_token"], options={"verify_signature": False})["jti"]
+
+    # When it calls both payments:read routes, then a route that needs accounts:read
+    listed = session.get(f"{platform.base_url}/v1/payments", timeout=5)
+    fetched = session.get(f"{platform.base_url}/v1/payments/pay_unknown", timeout=5)
+    accounts = session.get(f"{platform.base_url}/v1/accounts", timeout=5)
+
+    # Then the first policy served both payments routes (the second reached the function,
+    # which does not know the payment), and denied the accounts route from the cache
+    assert listed.status_code == 200
+    assert (fetched.status_code, fetched.json()["error"]["code"]) == (404, "resource_missing")
+    assert accounts.status_code == 403
+    assert 'error="insufficient_scope"' in accounts.headers["WWW-Authenticate"]
+    time.sleep(0.5)
+    decisions = [r for r in audit_records(platform) if r.get("details", {}).get("jti") == jti]
+    assert [r["type"] for r in decisions if r["type"].startswith("access.")] == [
+        "access.allowed"
+    ]  # the authorizer ran once, for the first call

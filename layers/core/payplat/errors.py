@@ -60,3 +60,31 @@ class PermissionDenied(ApiError):
     status = 403
     type = "permission_error"
     code = "insufficient_scope"
+
+
+class PaymentFailed(ApiError):
+    """402: the request was valid, the money could not move (the attempt is recorded)."""
+
+    status = 402
+    type = "payment_error"
+    code = "insufficient_funds"
+
+
+class IdempotencyMismatch(ApiError):
+    status = 422
+    type = "idempotency_error"
+    code = "idempotency_key_reused"
+
+
+class Conflict(ApiError):
+    """409: another request on the same object or key is in flight; retrying is safe."""
+
+    status = 409
+    type = "api_error"
+    code = "conflict"
+
+
+class InvalidState(ApiError):
+    status = 400
+    type = "invalid_request_error"
+    code = "payment_invalid_state"

@@ -55,7 +55,11 @@ LEDGER = TableSpec(
     sort_key="sk",
     ttl_attribute="ttl",
     stream=True,
-    indexes=(Index("by_owner", partition_key="gsi1pk", sort_key="gsi1sk"),),
+    indexes=(
+        Index("by_owner", partition_key="gsi1pk", sort_key="gsi1sk"),
+        # Sparse: only authorizations awaiting capture, by deadline, for the expiry sweep.
+        Index("by_expiry", partition_key="gsi2pk", sort_key="gsi2sk"),
+    ),
 )
 TABLES: tuple[TableSpec, ...] = (CLIENTS, TOKENS, RATE_LIMITS, LEDGER)
 

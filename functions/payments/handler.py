@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from payplat import payments
 from payplat.access import Gate
@@ -15,7 +16,9 @@ from payplat.config import PaymentsSettings, load
 from payplat.dal.clients_table import DynamoClientStore
 from payplat.dal.ledger_table import DynamoLedgerStore
 from payplat.dal.rate_limit_table import DynamoBucketStore
+from payplat.errors import InvalidRequest
 from payplat.http import (
+    JSON,
     RESPONSE_HEADERS,
     bind,
     current_route,
@@ -23,11 +26,13 @@ from payplat.http import (
     make_resolver,
     origin,
 )
+from payplat.ledger import Idempotency, Ledger, Outcome, request_hash
 from payplat.observability import logger, tracer
-from payplat.pagination import page_request
+from payplat.pagination import PageRequest, page_request
 from payplat.principal import CachedClients, Principal
 from payplat.ratelimit.limiter import RateLimiter
 from payplat.ratelimit.plans import CachedPlans
+from payplat.requests import CancelPayment, CapturePayment, CreatePayment, CreateRefund, parse
 from payplat.routes import Function
 
 settings = load(PaymentsSettings)
@@ -37,8 +42,11 @@ gate = Gate(
     plans=CachedPlans(buckets, settings.config_cache_ttl_s),
     limiter=RateLimiter(buckets),
 )
-ledger = DynamoLedgerStore(settings.ledger_table)
+store = DynamoLedgerStore(settings.ledger_table)
+ledger = Ledger(store)
 app = make_resolver(Function.PAYMENTS)
+MAX_IDEMPOTENCY_KEY = 255
+M = TypeVar("M", bound=BaseModel)
 
 
 def admit(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[str]:
@@ -65,21 +73,99 @@ def health() -> Response[str]:
     return json_response(200, {"status": "ok"})
 
 
+def page() -> PageRequest:
+    return page_request(query())
+
+
+def query() -> dict[str, str]:
+    return app.current_event.query_string_parameters or {}
+
+
+def idempotency(target: str, body: dict[str, Any]) -> Idempotency:
+    """Every POST carries an Idempotency-Key: the same key and body replay the first answer."""
+    key = app.current_event.headers.get("idempotency-key")
+    if not key:
+        raise InvalidRequest(
+            "POST requests need an Idempotency-Key header.", param="Idempotency-Key"
+        )
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidRequest(
+            f"The Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters.",
+            param="Idempotency-Key",
+        )
+    route = current_route(app)
+    name = route.name if route else ""
+    return Idempotency(principal().client_id, key, request_hash(name, target, body))
+
+
+def body_of(model: type[M]) -> tuple[M, dict[str, Any]]:
+    event = app.current_event
+    parsed = parse(model, event.decoded_body, event.headers.get("content-type"))
+    return parsed, parsed.model_dump(mode="json")
+
+
+def answer(outcome: Outcome) -> Response[str]:
+    """The stored answer, byte for byte; a replay says so."""
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    return Response(
+        status_code=outcome.status, content_type=JSON, body=outcome.body, headers=headers
+    )
+
+
 @bind(app, "list_accounts")
 def list_accounts() -> Response[str]:
-    request = page_request(app.current_event.query_string_parameters or {})
-    return json_response(200, payments.list_accounts(principal(), request, ledger))
+    return json_response(200, payments.list_accounts(principal(), page(), store))
+
+
+@bind(app, "get_account")
+def get_account(account_id: str) -> Response[str]:
+    return json_response(200, payments.get_account(principal(), account_id, store))
+
+
+@bind(app, "list_transactions")
+def list_transactions(account_id: str) -> Response[str]:
+    return json_response(200, payments.list_transactions(principal(), account_id, page(), store))
 
 
 @bind(app, "list_payments")
 def list_payments() -> Response[str]:
-    request = page_request(app.current_event.query_string_parameters or {})
-    return json_response(200, payments.list_payments(principal(), request, ledger))
+    return json_response(200, payments.list_payments(principal(), page(), query(), store))
+
+
+@bind(app, "create_payment")
+def create_payment() -> Response[str]:
+    request, body = body_of(CreatePayment)
+    return answer(ledger.create_payment(principal(), request, idempotency("", body)))
 
 
 @bind(app, "get_payment")
 def get_payment(payment_id: str) -> Response[str]:
     return json_response(200, payments.get_payment(principal(), payment_id, ledger))
+
+
+@bind(app, "capture_payment")
+def capture_payment(payment_id: str) -> Response[str]:
+    request, body = body_of(CapturePayment)
+    key = idempotency(payment_id, body)
+    return answer(ledger.capture(principal(), payment_id, request, key))
+
+
+@bind(app, "cancel_payment")
+def cancel_payment(payment_id: str) -> Response[str]:
+    _, body = body_of(CancelPayment)
+    return answer(ledger.cancel(principal(), payment_id, idempotency(payment_id, body)))
+
+
+@bind(app, "create_refund")
+def create_refund(payment_id: str) -> Response[str]:
+    request, body = body_of(CreateRefund)
+    key = idempotency(payment_id, body)
+    return answer(ledger.refund(principal(), payment_id, request, key))
+
+
+@bind(app, "list_refunds")
+def list_refunds(payment_id: str) -> Response[str]:
+    return json_response(200, payments.list_refunds(principal(), payment_id, ledger, store))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -63,12 +63,15 @@ def start(port: int, aws_port: int, state_dir: Path, cache_ttl_s: int = 300) -> 
     from infra.local.audit_shipper import AuditShipper
     from infra.local.gateway import LocalGateway, serve
     from infra.local.provision import provision
-    from infra.local.seed import seed
+    from infra.local.seed import accounts, seed
     from payplat.dal.clients_table import DynamoClientStore
+    from payplat.dal.ledger_table import DynamoLedgerStore
 
     names = provision()
     os.environ.update(names)
-    seeded = seed(DynamoClientStore(names[Env.CLIENTS_TABLE]))
+    seeded = seed(
+        DynamoClientStore(names[Env.CLIENTS_TABLE]), DynamoLedgerStore(names[Env.LEDGER_TABLE])
+    )
     shipper = AuditShipper(boto3.client("kinesis"), names[Env.AUDIT_STREAM])
     shipper.start()
     gateway = LocalGateway(cache_ttl_s=cache_ttl_s)
@@ -83,6 +86,7 @@ def start(port: int, aws_port: int, state_dir: Path, cache_ttl_s: int = 300) -> 
             label: {"client_id": c.client_id, "client_secret": c.client_secret, "scope": c.scope}
             for label, c in seeded.items()
         },
+        "accounts": accounts(),
     }
     state_dir.mkdir(parents=True, exist_ok=True)
     write_private(state_dir / "local.json", local)

@@ -21,6 +21,7 @@ from infra.local.provision import provision
 from infra.local.seed import seed
 from payplat.config import Env
 from payplat.dal.clients_table import DynamoClientStore
+from payplat.dal.ledger_table import DynamoLedgerStore
 
 ISSUER = "https://api.payplat.test/live"
 AUDIENCE = f"{ISSUER}/v1"
@@ -51,7 +52,7 @@ def aws() -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="package")
 def seeded(aws: dict[str, str]) -> dict[str, Any]:
-    return seed(DynamoClientStore(aws[Env.CLIENTS_TABLE]))
+    return seed(DynamoClientStore(aws[Env.CLIENTS_TABLE]), DynamoLedgerStore(aws[Env.LEDGER_TABLE]))
 
 
 @pytest.fixture(scope="package")

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
+from infra.local.seed import ALICE, BOB
+from payplat.ledger import Account, Idempotency
+from payplat.principal import Principal
+from payplat.requests import CreatePayment
 from tests.conftest import invoke, load_event
-
-OTHER_OWNER = "merchant_other"
 
 
 def list_event(client_id: str, scope: str, **query: str) -> dict[str, Any]:
@@ -22,24 +24,15 @@ def list_event(client_id: str, scope: str, **query: str) -> dict[str, Any]:
     return event
 
 
-def put_payment(table: Any, owner: str, n: int) -> str:
-    payment_id = f"pay_{owner.replace('_', '')}{n:04d}"
-    created = f"2026-11-{1 + n // 100:02d}T10:{n // 60 % 60:02d}:{n % 60:02d}Z"
-    table.put_item(
-        Item={
-            "pk": f"PAYMENT#{payment_id}",
-            "sk": "PAYMENT",
-            "gsi1pk": f"OWNER#{owner}",
-            "gsi1sk": f"PAYMENT#{created}#{payment_id}",
-            "owner": owner,
-            "id": payment_id,
-            "object": "payment",
-            "amount": 100 + n,
-            "currency": "usd",
-            "created": created,
-        }
+def principal_of(owner: str, client_id: str = "ppc_test") -> Principal:
+    return Principal(
+        client_id=client_id,
+        subject=client_id,
+        scopes=frozenset({"payments:read", "payments:write"}),
+        jti="j",
+        owner=owner,
+        plan="standard",
     )
-    return payment_id
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +41,55 @@ def merchant(seeded: dict[str, Any]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def payments_of_merchant(ledger_table: Any, merchant: Any) -> list[str]:
-    """25 payments of the merchant's owner (oldest first) and 3 of another tenant."""
-    from infra.local.seed import MERCHANT_OWNER
+def payments_of_merchant(payments_handler: ModuleType, merchant: Any) -> list[str]:
+    """25 payments from bob to alice (oldest first) through the real ledger, and 3 from
+    alice to alice that bob must never see."""
+    ledger = payments_handler.ledger
+    ids = []
+    for n in range(25):
+        request = CreatePayment(
+            source_account="acct_bob_usd",
+            destination_account="acct_alice_usd",
+            amount=100 + n,
+            currency="USD",
+        )
+        key = Idempotency(merchant.client_id, f"seed-{n}", f"h{n}")
+        ids.append(json.loads(ledger.create_payment(principal_of(BOB), request, key).body)["id"])
+    other = [
+        json.loads(
+            ledger.create_payment(
+                principal_of(ALICE),
+                CreatePayment(
+                    source_account="acct_alice_eur",
+                    destination_account="acct_bob_eur",
+                    amount=1,
+                    currency="EUR",
+                ),
+                Idempotency("ppc_alice", f"alice-{n}", f"a{n}"),
+            ).body
+        )["id"]
+        for n in range(3)
+    ]
+    assert other  # alice->bob payments: bob sees these too (he is the payee)
+    return ids + other
 
-    ids = [put_payment(ledger_table, MERCHANT_OWNER, n) for n in range(25)]
-    for n in range(3):
-        put_payment(ledger_table, OTHER_OWNER, n)
-    return ids
+
+@pytest.fixture(scope="module")
+def foreign_payment(payments_handler: ModuleType) -> str:
+    """alice pays carol: bob is neither payer nor payee."""
+    payments_handler.store.open_account(Account("acct_carol_eur", "usr_carol", "EUR", 0, 0, 1))
+    outcome = payments_handler.ledger.create_payment(
+        principal_of(ALICE),
+        CreatePayment(
+            source_account="acct_alice_eur",
+            destination_account="acct_carol_eur",
+            amount=5,
+            currency="EUR",
+        ),
+        Idempotency("ppc_alice", "to-carol", "c"),
+    )
+    payment_id: str = json.loads(outcome.body)["id"]
+    return payment_id
 
 
 def test_health_needs_no_token(payments_handler: ModuleType) -> None:
@@ -73,6 +107,7 @@ def test_a_client_sees_only_its_owners_payments_newest_first(
     assert status == 200
     assert body["object"] == "list"
     assert [p["id"] for p in body["data"]] == payments_of_merchant[::-1][:10]
+    assert body["data"][0]["status"] == "succeeded"
     assert body["has_more"] is True
     assert all("owner" not in p and "pk" not in p for p in body["data"])
 
@@ -101,9 +136,12 @@ def test_cursors_walk_forward_and_back_without_gaps(
 
 
 def test_a_cursor_from_another_tenant_is_not_found(
-    payments_handler: ModuleType, merchant: Any, payments_of_merchant: list[str]
+    payments_handler: ModuleType,
+    merchant: Any,
+    payments_of_merchant: list[str],
+    foreign_payment: str,
 ) -> None:
-    foreign = f"pay_{OTHER_OWNER.replace('_', '')}0001"
+    foreign = foreign_payment
     status, _, body = invoke(
         payments_handler, list_event(merchant.client_id, merchant.scope, starting_after=foreign)
     )

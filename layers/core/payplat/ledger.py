@@ -42,8 +42,8 @@ Bucket = Literal["available", "held"]
 
 
 def new_id(prefix: str) -> str:
-    # Time-ordered prefix so ids sort roughly by creation, then 80 random bits.
-    return f"{prefix}_{int(time.time() * 1000):x}{secrets.token_hex(10)}"
+    # Milliseconds first (fixed width) so ids sort by creation, then 80 random bits.
+    return f"{prefix}_{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,17 @@ class Account:
     available: int
     held: int
     created: int
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Account:
+        return cls(
+            id=record["id"],
+            owner=record["owner"],
+            currency=record["currency"],
+            available=int(record["available"]),
+            held=int(record["held"]),
+            created=int(record["created"]),
+        )
 
     def public(self) -> dict[str, Any]:
         return {
@@ -88,6 +99,21 @@ class Payment:
     canceled_at: int | None = None
     cancellation_reason: str | None = None
 
+    def record(self) -> dict[str, Any]:
+        """Every field, as stored (metadata as a plain dict)."""
+        values = {name: getattr(self, name) for name in _PAYMENT_FIELDS}
+        values["metadata"] = dict(self.metadata)
+        return values
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Payment:
+        values: dict[str, Any] = {name: record.get(name) for name in _PAYMENT_FIELDS}
+        for name in _INTEGER_FIELDS:
+            if values[name] is not None:
+                values[name] = int(values[name])  # DynamoDB numbers arrive as Decimal
+        values["metadata"] = dict(values["metadata"] or {})
+        return cls(**values)
+
     def public(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "id": self.id,
@@ -117,6 +143,12 @@ class Payment:
         return owner in (self.payer, self.payee)
 
 
+_PAYMENT_FIELDS = tuple(Payment.__dataclass_fields__)
+_INTEGER_FIELDS = (
+    "amount", "created", "amount_captured", "amount_refunded", "expires_at", "canceled_at",
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Refund:
     id: str
@@ -126,6 +158,18 @@ class Refund:
     created: int
     reason: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Refund:
+        return cls(
+            id=record["id"],
+            payment=record["payment"],
+            amount=int(record["amount"]),
+            currency=record["currency"],
+            created=int(record["created"]),
+            reason=record.get("reason"),
+            metadata=dict(record.get("metadata") or {}),
+        )
 
     def public(self) -> dict[str, Any]:
         return {

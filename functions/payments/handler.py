@@ -10,7 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from payplat import payments
+from payplat import openapi, payments
 from payplat.access import Gate
 from payplat.config import PaymentsSettings, load
 from payplat.dal.clients_table import DynamoClientStore
@@ -110,6 +110,28 @@ def answer(outcome: Outcome) -> Response[str]:
     return Response(
         status_code=outcome.status, content_type=JSON, body=outcome.body, headers=headers
     )
+
+
+@bind(app, "openapi")
+def openapi_document() -> Response[str]:
+    return json_response(
+        200, openapi.document(base_url()), {"Cache-Control": "public, max-age=300"}
+    )
+
+
+@bind(app, "docs")
+def docs() -> Response[str]:
+    return Response(status_code=200, content_type="text/html", body=openapi.SWAGGER_UI)
+
+
+def base_url() -> str:
+    """The public base URL of this request (host and stage as the caller used them)."""
+    event = app.current_event
+    host = event.headers.get("host", "localhost")
+    stage = event.request_context.stage
+    scheme = "http" if host.startswith(("127.0.0.1", "localhost")) else "https"
+    prefix = "" if stage in (None, "", "local", "$default") else f"/{stage}"
+    return f"{scheme}://{host}{prefix}"
 
 
 @bind(app, "list_accounts")

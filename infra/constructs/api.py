@@ -77,6 +77,8 @@ _PUBLIC_ROUTE_REASONS = {
         "RFC 6749 token endpoint: the client authenticates with its credentials in the "
         "request, checked by the oauth function, before any token exists"
     ),
+    "openapi": "The OpenAPI document partners read before they hold any credential",
+    "docs": "The API reference page rendering the public OpenAPI document",
 }
 
 

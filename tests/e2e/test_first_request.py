@@ -241,3 +241,20 @@ def test_one_cached_policy_serves_every_route_its_scopes_allow_and_no_other(
     assert [r["type"] for r in decisions if r["type"].startswith("access.")] == [
         "access.allowed"
     ]  # the authorizer ran once, for the first call
+
+
+def test_the_openapi_document_is_the_inventory_of_every_route(platform: Platform) -> None:
+    from payplat.routes import ROUTES
+
+    document = requests.get(f"{platform.base_url}/openapi.json", timeout=5).json()
+    assert document["openapi"].startswith("3.1")
+    served = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    assert served == {(route.method, route.path) for route in ROUTES}
+    create = document["paths"]["/v1/payments"]["post"]
+    assert create["security"] == [{"oauth2": ["payments:write"]}]
+    assert any(p["name"] == "Idempotency-Key" and p["required"] for p in create["parameters"])
+    schema = document["components"]["schemas"]["CreatePayment"]
+    assert schema["additionalProperties"] is False  # no mass assignment
+    docs = requests.get(f"{platform.base_url}/docs", timeout=5)
+    assert docs.status_code == 200
+    assert "openapi.json" in docs.text

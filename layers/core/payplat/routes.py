@@ -57,6 +57,8 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route("health", "GET", "/health", Function.PAYMENTS),
+    Route("openapi", "GET", "/openapi.json", Function.PAYMENTS),
+    Route("docs", "GET", "/docs", Function.PAYMENTS),
     Route("oauth_metadata", "GET", "/.well-known/oauth-authorization-server", Function.OAUTH),
     Route("jwks", "GET", "/.well-known/jwks.json", Function.OAUTH),
     Route("token", "POST", "/oauth/token", Function.OAUTH),

@@ -21,6 +21,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import time
 import timeit
 from collections import Counter
 from collections.abc import Iterator
@@ -228,3 +229,63 @@ def test_limiter_exactness(platform: Platform) -> None:
             f"{admitted}/{allowed:.0f} = {admitted / allowed:.1%}, over {over:.0f}",
             "100 %, over 0",
         )
+
+
+def test_payment_costs(inproc: tuple[Any, CallCounter]) -> None:
+    """AWS calls per payment and per payment read (targets <= 2 each, the limiter included),
+    and payments per second through the local gateway as a ratio to moto's raw single-item
+    write rate in the same run. (moto deep-copies every table a transaction touches, so its
+    TransactWriteItems slows as the ledger table grows: the ratio measures moto as much as
+    payplat.)"""
+    platform, counter = inproc
+    url = f"{platform.base_url}/v1/payments"
+    with contextlib.redirect_stdout(io.StringIO()):
+        headers = {"Authorization": f"Bearer {token(platform, 'consumer')}"}
+
+        def pay(n: int) -> requests.Response:
+            return requests.post(
+                url,
+                json={
+                    "source_account": "acct_alice_eur",
+                    "destination_account": "acct_bob_eur",
+                    "amount": 1,
+                    "currency": "EUR",
+                },
+                headers={**headers, "Idempotency-Key": f"bench-{n}-{time.time_ns()}"},
+                timeout=10,
+            )
+
+        first = pay(0)  # warms the function, the plan, the client and the accounts
+        assert first.status_code == 200, first.text
+        counter.take()
+        created = pay(1)
+        post_calls = counter.take()
+        payment_id = created.json()["id"]
+        requests.get(f"{url}/{payment_id}", headers=headers, timeout=10)
+        counter.take()
+        requests.get(f"{url}/{payment_id}", headers=headers, timeout=10)
+        get_calls = counter.take()
+
+        rounds = 40  # the consumer's plan (standard: 25/s, a payment costs 2) bounds the rate
+        started = time.perf_counter()
+        statuses = [pay(2 + n).status_code for n in range(rounds)]
+        payment_rate = rounds / (time.perf_counter() - started)
+
+        table = platform.local["tables"][Env.LEDGER_TABLE]
+        dynamodb = boto3.client("dynamodb", endpoint_url=platform.aws_endpoint_url)
+        started = time.perf_counter()
+        for n in range(200):
+            dynamodb.put_item(TableName=table, Item={"pk": {"S": f"BENCH#{n}"}, "sk": {"S": "RAW"}})
+        raw_rate = 200 / (time.perf_counter() - started)
+
+    def fmt(calls: Counter[str]) -> str:
+        return f"{sum(calls.values())} ({', '.join(f'{k} {v}' for k, v in sorted(calls.items()))})"
+
+    row("AWS calls: POST /v1/payments, warm", fmt(post_calls), "<= 2")
+    row("AWS calls: GET /v1/payments/{id}, warm", fmt(get_calls), "<= 2")
+    admitted = statuses.count(200)
+    row(
+        "payments/s via local gateway vs raw put/s",
+        f"{payment_rate:.0f}/s vs {raw_rate:.0f}/s = {payment_rate / raw_rate:.2f}",
+        f"({admitted}/{rounds} admitted)",
+    )

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
+from payplat import emf
 from payplat.errors import (
     Conflict,
     IdempotencyMismatch,
@@ -542,6 +543,7 @@ class Ledger:
             try:
                 movement = _release(payment, now, "expired", kind="expiry")
                 self._store.commit(movement, movement.entries(now))
+                _measure(movement)
                 return True
             except (MovementRefused, TransactionConflict):
                 continue
@@ -640,6 +642,17 @@ class Ledger:
             raise InvalidState(f"A {payment.status} payment cannot be {verb}.")
         if payment.expires_at is not None and payment.expires_at <= now:
             raise InvalidState("The authorization has expired.", code="authorization_expired")
+
+
+def _measure(movement: Movement) -> None:
+    """Count and value of what moved, by kind and currency (bounded dimensions only)."""
+    payment = movement.payment.payment
+    amount = movement.refund.amount if movement.refund else payment.amount
+    if movement.kind == "capture":
+        amount = payment.amount_captured
+    dimensions = {"kind": movement.kind, "currency": payment.currency}
+    emf.count("MoneyMovements", **dimensions)
+    emf.emit("MoneyMovedMinorUnits", amount, "None", **dimensions)
 
 
 def _release(payment: Payment, now: int, reason: str, kind: str) -> Movement:

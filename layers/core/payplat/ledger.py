@@ -651,7 +651,7 @@ def _measure(movement: Movement) -> None:
     if movement.kind == "capture":
         amount = payment.amount_captured
     dimensions = {"kind": movement.kind, "currency": payment.currency}
-    emf.count("MoneyMovements", **dimensions)
+    emf.count("MoneyMovements", 1, **dimensions)
     emf.emit("MoneyMovedMinorUnits", amount, "None", **dimensions)
 
 

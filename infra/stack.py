@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from infra.constructs import Api, Audit, CoreLayer, Data, Functions, SigningKey
+from infra.constructs import Api, Audit, CoreLayer, Data, Functions, Schedules, SigningKey
 
 
 class PayplatStack(Stack):
@@ -30,6 +30,7 @@ class PayplatStack(Stack):
         self.api.add_routes(
             self.functions.route_handlers, authorizer=self.functions.authorizer.function
         )
+        self.schedules = Schedules(self, "Schedules", expirer=self.functions.expirer.function)
         for function in self.functions.all:
             self.audit.subscribe(function.spec.name.capitalize(), function.log_group)
 

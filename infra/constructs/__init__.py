@@ -2,9 +2,10 @@
 
 from infra.constructs.api import Api
 from infra.constructs.audit import Audit
-from infra.constructs.data import Access, Data
+from infra.constructs.data import Access, Data, TableAccess
 from infra.constructs.functions import Functions, PayplatFunction
 from infra.constructs.layer import CoreLayer
+from infra.constructs.schedules import Schedules
 from infra.constructs.signing_key import SigningKey
 
 __all__ = [
@@ -15,5 +16,7 @@ __all__ = [
     "Data",
     "Functions",
     "PayplatFunction",
+    "Schedules",
     "SigningKey",
+    "TableAccess",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import Enum
 
 from aws_cdk import RemovalPolicy
@@ -37,6 +39,19 @@ class Access(Enum):
     READ_WRITE = "read_write"
 
 
+@dataclass(frozen=True, slots=True)
+class TableAccess:
+    """What a function may do on a table, and which of its indexes it queries (by name: a
+    function gets Query on exactly these, never on `index/*`)."""
+
+    access: Access
+    indexes: tuple[str, ...] = ()
+
+
+READ = TableAccess(Access.READ)
+READ_WRITE = TableAccess(Access.READ_WRITE)
+
+
 class Data(Construct):
     """Every table in `infra.resources.TABLES`; names come from CloudFormation."""
 
@@ -47,18 +62,20 @@ class Data(Construct):
     def table(self, spec: TableSpec) -> dynamodb.Table:
         return self._tables[spec.id]
 
-    def grant(self, grantee: iam.IGrantable, spec: TableSpec, access: Access) -> None:
-        """Give `grantee` exactly `access` on the table and (read-only) on its named indexes."""
+    def grant(self, grantee: iam.IGrantable, spec: TableSpec, access: TableAccess) -> None:
+        """Give `grantee` exactly `access` on the table, and Query on the indexes it names."""
         table = self.table(spec)
-        actions = _READ_ACTIONS if access is Access.READ else _READ_ACTIONS + _WRITE_ACTIONS
+        actions = _READ_ACTIONS if access.access is Access.READ else _READ_ACTIONS + _WRITE_ACTIONS
         iam.Grant.add_to_principal(
             grantee=grantee, actions=list(actions), resource_arns=[table.table_arn]
         )
-        if spec.indexes:
+        if access.indexes:
             iam.Grant.add_to_principal(
                 grantee=grantee,
                 actions=["dynamodb:Query"],
-                resource_arns=[f"{table.table_arn}/index/{index.name}" for index in spec.indexes],
+                resource_arns=[
+                    f"{table.table_arn}/index/{name}" for name in _index_names(spec, access.indexes)
+                ],
             )
 
     def _build_table(self, spec: TableSpec) -> dynamodb.Table:
@@ -87,6 +104,14 @@ class Data(Construct):
                 projection_type=dynamodb.ProjectionType.ALL,
             )
         return table
+
+
+def _index_names(spec: TableSpec, names: Sequence[str]) -> list[str]:
+    """`names`, each checked against the spec: a typo must fail synth, not a Query at run time."""
+    unknown = set(names) - {index.name for index in spec.indexes}
+    if unknown:
+        raise ValueError(f"table {spec.id} has no index {sorted(unknown)}")
+    return list(names)
 
 
 def _string_key(name: str) -> dynamodb.Attribute:

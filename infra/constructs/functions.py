@@ -11,12 +11,13 @@ from aws_cdk import aws_logs as logs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from infra.constructs.data import Access, Data
+from infra.constructs.data import READ, READ_WRITE, Access, Data, TableAccess
 from infra.constructs.names import (
     ACCESS_TOKEN_TTL_S,
     ARCHITECTURE,
     ASSET_EXCLUDES,
     AUTHORIZER,
+    EXPIRER,
     HANDLER,
     JWKS_PATH,
     LOG_LEVEL,
@@ -33,20 +34,24 @@ from infra.resources import AUDIENCE_PATH, CLIENTS, LEDGER, RATE_LIMITS, TOKENS,
 from payplat.config import Env
 from payplat.routes import Function
 
-# Each function's tables and what it may do there; its env gets each table's name.
-TABLE_ACCESS: Mapping[str, Mapping[TableSpec, Access]] = {
+# Each function's tables, what it may do there and which indexes it queries; its env gets
+# each table's name.
+TABLE_ACCESS: Mapping[str, Mapping[TableSpec, TableAccess]] = {
     AUTHORIZER.name: {},  # stateless JWT validation: no table, no key (DESIGN)
     # The token endpoint is throttled per IP and client id in the rate-limits table.
     OAUTH.name: {
-        CLIENTS: Access.READ_WRITE,
-        TOKENS: Access.READ_WRITE,
-        RATE_LIMITS: Access.READ_WRITE,
+        CLIENTS: READ_WRITE,
+        TOKENS: READ_WRITE,
+        RATE_LIMITS: READ_WRITE,
     },
     PAYMENTS.name: {
-        CLIENTS: Access.READ,
-        LEDGER: Access.READ_WRITE,
-        RATE_LIMITS: Access.READ_WRITE,
+        CLIENTS: READ,
+        # A tenant lists its accounts and payments on by_owner; the expiry sweep is not its job.
+        LEDGER: TableAccess(Access.READ_WRITE, indexes=("by_owner",)),
+        RATE_LIMITS: READ_WRITE,
     },
+    # Finds due authorizations on by_expiry, then releases each in one transaction.
+    EXPIRER.name: {LEDGER: TableAccess(Access.READ_WRITE, indexes=("by_expiry",))},
 }
 
 _POWERTOOLS_ENV = {
@@ -149,7 +154,8 @@ class PayplatFunction(Construct):
 
 
 class Functions(Construct):
-    """The authorizer and the two route-serving functions, wired to what they may use."""
+    """The authorizer, the two route-serving functions and the scheduled expirer, wired to
+    what they may use."""
 
     def __init__(
         self,
@@ -170,10 +176,11 @@ class Functions(Construct):
         self.authorizer = self._build_authorizer(base_url + JWKS_PATH)
         self.oauth = self._build_oauth(signing_key)
         self.payments = self._build_payments()
+        self.expirer = self._build_expirer()
 
     @property
     def all(self) -> tuple[PayplatFunction, ...]:
-        return (self.authorizer, self.oauth, self.payments)
+        return (self.authorizer, self.oauth, self.payments, self.expirer)
 
     @property
     def route_handlers(self) -> dict[Function, lambda_.IFunction]:
@@ -198,6 +205,10 @@ class Functions(Construct):
 
     def _build_payments(self) -> PayplatFunction:
         return self._build(PAYMENTS, {})
+
+    def _build_expirer(self) -> PayplatFunction:
+        # Invoked by its schedule only (see `Schedules`): no route, no token settings.
+        return self._build(EXPIRER, {})
 
     def _build(self, spec: FunctionSpec, environment: Mapping[str, str]) -> PayplatFunction:
         tables = TABLE_ACCESS[spec.name]

@@ -42,6 +42,10 @@ STAGE_THROTTLE_BURST = 200
 WAF_RATE_LIMIT_PER_IP = 2000  # requests per WAF_RATE_WINDOW_S from one IP
 WAF_RATE_WINDOW_S = 300
 
+# Authorizations expire on a 7-day deadline: a quarter-hour sweep releases held funds at most
+# 15 minutes late, and one run (EXPIRER.timeout_s) ends long before the next one starts.
+EXPIRY_SWEEP_RATE_MIN = 15
+
 
 @dataclass(frozen=True, slots=True)
 class FunctionSpec:
@@ -70,3 +74,10 @@ AUTHORIZER = FunctionSpec(
 )
 OAUTH = FunctionSpec(Function.OAUTH, "OAuth 2.0 authorization server: token, metadata, JWKS")
 PAYMENTS = FunctionSpec(Function.PAYMENTS, "Payments resource API behind the authorizer")
+EXPIRER = FunctionSpec(
+    "expirer",
+    "Releases uncaptured authorizations past their capture deadline (scheduled)",
+    memory_mb=256,
+    # A sweep stops itself 10 s before the timeout; whatever is left waits for the next run.
+    timeout_s=300,
+)

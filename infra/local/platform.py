@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from infra.resources import AUDIENCE_PATH, TABLES
 from payplat.config import Env
 
 HOST = "127.0.0.1"
+EXPIRY_INTERVAL_S = float(os.environ.get("PAYPLAT_EXPIRY_INTERVAL_S", "60"))
 
 
 @dataclass
@@ -76,6 +79,8 @@ def start(port: int, aws_port: int, state_dir: Path, cache_ttl_s: int = 300) -> 
     shipper.start()
     gateway = LocalGateway(cache_ttl_s=cache_ttl_s)
     server = serve(gateway, HOST, port)
+    sweeper = ExpirySchedule(EXPIRY_INTERVAL_S)
+    sweeper.start()
 
     local = {
         "base_url": base_url,
@@ -90,8 +95,35 @@ def start(port: int, aws_port: int, state_dir: Path, cache_ttl_s: int = 300) -> 
     }
     state_dir.mkdir(parents=True, exist_ok=True)
     write_private(state_dir / "local.json", local)
-    stops = [server.shutdown, shipper.stop, moto.stop]
+    stops = [sweeper.stop, server.shutdown, shipper.stop, moto.stop]
     return LocalPlatform(base_url, aws_url, local, gateway, stops)
+
+
+class ExpirySchedule:
+    """What the EventBridge rule does in AWS: run the expirer function on a timer."""
+
+    def __init__(self, interval_s: float) -> None:
+        from infra.local.gateway import LocalFunction
+
+        self._function = LocalFunction("expirer", timeout_s=300)
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="expiry-schedule", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+        while not self._stop.wait(self._interval_s):
+            try:
+                self._function.invoke({**event, "id": str(uuid.uuid4())})
+            except Exception:  # logged by the function; the next tick tries again
+                logging.getLogger(__name__).exception("expiry sweep failed")
 
 
 def write_private(path: Path, document: dict[str, Any]) -> None:

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
+import os
+import sys
 from typing import Any
 
 import pytest
 
 from infra.constructs.functions import PayplatFunction
-from infra.constructs.names import AUTHORIZER, OAUTH, PAYMENTS, STAGE_NAME, FunctionSpec
+from infra.constructs.names import (
+    AUTHORIZER,
+    EXPIRER,
+    OAUTH,
+    PAYMENTS,
+    STAGE_NAME,
+    FunctionSpec,
+)
 from infra.resources import (
     AUDIT_LOG_FILTER,
     AUDIT_STREAM,
@@ -25,6 +35,7 @@ from payplat.config import AuthorizerSettings, Env, OAuthSettings, PaymentsSetti
 from tests.infra.synthesized import Json, Synthesized
 
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+FUNCTIONS = (AUTHORIZER, OAUTH, PAYMENTS, EXPIRER)
 
 
 def _function(synth: Synthesized, spec: FunctionSpec) -> PayplatFunction:
@@ -49,6 +60,20 @@ def _table_arn(synth: Synthesized, spec: TableSpec) -> Json:
     return {"Fn::GetAtt": [synth.logical_id(synth.stack.data.table(spec)), "Arn"]}
 
 
+def _index_grants(synth: Synthesized, spec: FunctionSpec) -> dict[str, set[str]]:
+    """Index ARN (as JSON) -> actions the function's role has on that index."""
+    grants: dict[str, set[str]] = {}
+    for statement in _statements(synth, spec):
+        for resource in _resources(statement):
+            if "/index/" in json.dumps(resource):
+                grants.setdefault(json.dumps(resource), set()).update(_actions(statement))
+    return grants
+
+
+def _index_arn(synth: Synthesized, spec: TableSpec, name: str) -> str:
+    return json.dumps({"Fn::Join": ["", [_table_arn(synth, spec), f"/index/{name}"]]})
+
+
 def _dynamodb_grants(synth: Synthesized, spec: FunctionSpec) -> dict[str, set[str]]:
     """Table logical id -> DynamoDB actions the function's role has on the table itself."""
     grants: dict[str, set[str]] = {}
@@ -64,12 +89,12 @@ def _dynamodb_grants(synth: Synthesized, spec: FunctionSpec) -> dict[str, set[st
 
 
 def test_each_function_has_its_own_role_without_managed_policies(synth: Synthesized) -> None:
-    # Given the three functions
+    # Given the functions
     functions = synth.of_type("AWS::Lambda::Function").values()
     roles = [fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in functions]
 
-    # Then no two share a role and none carries an AWS managed policy
-    assert len(roles) == len(set(roles)) == 3
+    # Then there is one per spec, no two share a role and none carries an AWS managed policy
+    assert len(roles) == len(set(roles)) == len(FUNCTIONS)
     for role in roles:
         assert not synth.resources[role]["Properties"].get("ManagedPolicyArns"), role
 
@@ -111,9 +136,10 @@ def test_payments_cannot_use_the_signing_key(synth: Synthesized) -> None:
 
 
 def test_table_grants_are_exactly_what_each_function_needs(synth: Synthesized) -> None:
-    # Given the DynamoDB grants of the two data-using functions
+    # Given the DynamoDB grants of the data-using functions
     oauth = _dynamodb_grants(synth, OAUTH)
     payments = _dynamodb_grants(synth, PAYMENTS)
+    expirer = _dynamodb_grants(synth, EXPIRER)
 
     def table(spec: TableSpec) -> str:
         return synth.logical_id(synth.stack.data.table(spec))
@@ -126,11 +152,14 @@ def test_table_grants_are_exactly_what_each_function_needs(synth: Synthesized) -
     assert not payments[table(CLIENTS)] & WRITE_ACTIONS
     assert payments[table(LEDGER)] >= WRITE_ACTIONS
     assert payments[table(RATE_LIMITS)] >= WRITE_ACTIONS
+    # And the expirer reads and writes the ledger and nothing else (no clients, no buckets)
+    assert set(expirer) == {table(LEDGER)}
+    assert expirer[table(LEDGER)] >= {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
 
 
 def test_no_function_policy_has_a_wildcard_outside_xray(synth: Synthesized) -> None:
     # Given every statement of every function role
-    for spec in (AUTHORIZER, OAUTH, PAYMENTS):
+    for spec in FUNCTIONS:
         for statement in _statements(synth, spec):
             # Then "*" resources are only X-Ray's (it has no resource-level permissions)
             if "*" in _resources(statement) or "*" in json.dumps(statement["Resource"]):
@@ -139,21 +168,40 @@ def test_no_function_policy_has_a_wildcard_outside_xray(synth: Synthesized) -> N
             assert not [a for a in _actions(statement) if "*" in a], statement
 
 
-def test_payments_queries_the_ledger_index_by_name_not_by_wildcard(synth: Synthesized) -> None:
-    # Given payments' statements that name a ledger index
-    index_resources = [
-        json.dumps(resource)
-        for statement in _statements(synth, PAYMENTS)
-        for resource in _resources(statement)
-        if "/index/" in json.dumps(resource)
-    ]
+def test_payments_queries_only_the_owner_index_by_name(synth: Synthesized) -> None:
+    # Given the ledger indexes payments' role names
+    indexes = _index_grants(synth, PAYMENTS)
 
-    # Then each index in the spec is named and only queried
-    assert index_resources
-    assert sorted(index_resources) == sorted(
-        json.dumps({"Fn::Join": ["", [_table_arn(synth, LEDGER), f"/index/{index.name}"]]})
-        for index in LEDGER.indexes
-    )
+    # Then it may only Query by_owner (tenant listings), named by ARN; the expiry index is not
+    # its business
+    assert indexes == {_index_arn(synth, LEDGER, "by_owner"): {"dynamodb:Query"}}
+
+
+def test_expirer_queries_the_expiry_index_by_name_and_moves_ledger_items(
+    synth: Synthesized,
+) -> None:
+    # Given the expirer's role
+    indexes = _index_grants(synth, EXPIRER)
+    actions = {a for s in _statements(synth, EXPIRER) for a in _actions(s)}
+    ledger = synth.logical_id(synth.stack.data.table(LEDGER))
+
+    # Then it may only Query by_expiry, named by ARN (not index/*)
+    assert indexes == {_index_arn(synth, LEDGER, "by_expiry"): {"dynamodb:Query"}}
+    # And it may read, put and update ledger items (the release is one TransactWriteItems)
+    assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} <= _dynamodb_grants(
+        synth, EXPIRER
+    )[ledger]
+    # And it holds no key, no stream and no scan
+    assert not {a for a in actions if a.split(":")[0] in {"kms", "kinesis"}}
+    assert not {a for a in actions if a.startswith(("dynamodb:Scan", "dynamodb:GetRecords"))}
+
+
+def test_no_grant_names_an_index_its_table_does_not_have(synth: Synthesized) -> None:
+    # Given every index ARN in every function role
+    named = {arn for spec in FUNCTIONS for arn in _index_grants(synth, spec)}
+
+    # Then each is an index of the ledger spec, by name
+    assert named <= {_index_arn(synth, LEDGER, index.name) for index in LEDGER.indexes}
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -264,7 +312,7 @@ def test_logs_role_can_only_put_records_on_the_audit_stream(synth: Synthesized) 
 # --- functions -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", [AUTHORIZER, OAUTH, PAYMENTS], ids=lambda spec: spec.name)
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
 def test_functions_run_python313_arm64_traced_with_the_layer(
     synth: Synthesized, spec: FunctionSpec
 ) -> None:
@@ -300,7 +348,7 @@ def test_authorizer_logs_in_lambdas_json_format_at_info(synth: Synthesized) -> N
     assert logging_config["ApplicationLogLevel"] == "INFO"
 
 
-@pytest.mark.parametrize("spec", [OAUTH, PAYMENTS], ids=lambda spec: spec.name)
+@pytest.mark.parametrize("spec", [OAUTH, PAYMENTS, EXPIRER], ids=lambda spec: spec.name)
 def test_powertools_functions_keep_lambdas_text_format(
     synth: Synthesized, spec: FunctionSpec
 ) -> None:
@@ -366,10 +414,32 @@ def test_functions_get_the_names_of_exactly_their_tables(synth: Synthesized) -> 
         LEDGER.env: table_ref(LEDGER),
         RATE_LIMITS.env: table_ref(RATE_LIMITS),
     }
+    assert {k: v for k, v in env(EXPIRER).items() if k in {t.env for t in TABLES}} == {
+        LEDGER.env: table_ref(LEDGER),
+    }
     assert env(OAUTH)[Env.SIGNING_KEY_ID] == {
         "Fn::GetAtt": [synth.logical_id(synth.stack.signing_key.key), "Arn"]
     }
     assert env(OAUTH)[Env.ACCESS_TOKEN_TTL_S] == "600"
+
+
+def _cold_start(spec: FunctionSpec, env: Json, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Import the function's handler as Lambda would (a top-level `handler` module from its
+    code folder) with the deployed env, CloudFormation references standing in as strings."""
+    for name in [name for name in os.environ if name.startswith("PAYPLAT_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value if isinstance(value, str) else json.dumps(value))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # Lambda sets it
+    module_spec = importlib.util.spec_from_file_location(
+        f"handler_{spec.name}", spec.code_dir / "handler.py"
+    )
+    assert module_spec is not None
+    assert module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    monkeypatch.setitem(sys.modules, module_spec.name, module)
+    module_spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.parametrize(
@@ -378,18 +448,25 @@ def test_functions_get_the_names_of_exactly_their_tables(synth: Synthesized) -> 
         (AUTHORIZER, AuthorizerSettings),
         (OAUTH, OAuthSettings),
         (PAYMENTS, PaymentsSettings),
+        # Its settings class lives in its handler, which loads it at import (its cold start)
+        (EXPIRER, "ExpirerSettings"),
     ],
     ids=lambda value: getattr(value, "name", ""),
 )
 def test_every_setting_a_function_requires_is_in_its_env(
-    synth: Synthesized, spec: FunctionSpec, settings: type
+    synth: Synthesized, spec: FunctionSpec, settings: type | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the settings class the function loads at cold start
+    # Given the deployed env and the settings class the function loads at cold start
+    variables = synth.properties(_function(synth, spec).function)["Environment"]["Variables"]
+    if isinstance(settings, str):
+        # (a missing variable fails this import exactly as it would fail the cold start)
+        settings = getattr(_cold_start(spec, variables, monkeypatch), settings)
+    assert isinstance(settings, type)
     required = {
         field.metadata["env"]
         for field in dataclasses.fields(settings)
         if field.default is dataclasses.MISSING
     }
     # Then the deployed env sets every one of them (a missing one fails every cold start)
-    variables = synth.properties(_function(synth, spec).function)["Environment"]["Variables"]
+    assert required
     assert required <= set(variables)

@@ -12,7 +12,6 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, TypeVar
 
 
@@ -73,6 +72,11 @@ class PaymentsSettings:
     config_cache_ttl_s: int = setting(Env.CONFIG_CACHE_TTL_S, default=30, low=0, high=3600)
 
 
+@dataclass(frozen=True, slots=True)
+class ExpirerSettings:
+    ledger_table: str = setting(Env.LEDGER_TABLE)
+
+
 S = TypeVar("S")
 
 
@@ -102,7 +106,7 @@ def _convert(name: str, raw: str, kind: Any, metadata: Mapping[str, Any]) -> Any
     return raw
 
 
-@cache
 def load(settings: type[S]) -> S:
-    """Validate the environment into `settings`; a missing variable fails the cold start."""
+    """Validate the environment into `settings`; a missing variable fails the cold start.
+    (Called once per cold start, at module import: no cache to go stale.)"""
     return from_mapping(settings, os.environ)

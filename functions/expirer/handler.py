@@ -1,0 +1,56 @@
+"""λ expirer: on a schedule (EventBridge), release uncaptured authorizations whose capture
+deadline has passed, so the payer's held funds become available again (payplat.expiry)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payplat.config import ExpirerSettings, load
+from payplat.dal.ledger_table import DynamoLedgerStore
+from payplat.expiry import SweepFailed, sweep
+from payplat.ledger import Ledger
+from payplat.observability import count, logger, tracer
+
+# No new payment is started this close to the timeout: the run still logs and counts.
+STOP_BEFORE_TIMEOUT_MS = 10_000
+settings = load(ExpirerSettings)
+store = DynamoLedgerStore(settings.ledger_table)
+clock: Callable[[], float] = time.time
+
+
+def _now() -> float:
+    # Looks `clock` up at every call, so a test that replaces it moves the ledger's time too.
+    return clock()
+
+
+ledger = Ledger(store, clock=_now)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    def has_time() -> bool:
+        return context.get_remaining_time_in_millis() >= STOP_BEFORE_TIMEOUT_MS
+
+    result = sweep(store, ledger, int(_now()), has_time)
+    count("AuthorizationsExpired", value=result.expired)
+    summary = {
+        "expired": result.expired,
+        "examined": result.examined,
+        "failed": len(result.failed),
+        "finished": result.finished,
+    }
+    if result.finished:
+        logger.info("expiry sweep finished", extra=summary)
+    else:
+        logger.warning("expiry sweep out of time; the next run continues", extra=summary)
+    if result.failed:
+        count("AuthorizationExpiryFailures", value=len(result.failed))
+        # After counting what did move: a failed run shows in the function's Errors metric.
+        raise SweepFailed(f"{len(result.failed)} due authorizations were not released")
+    return {"expired": result.expired}

@@ -100,7 +100,11 @@ def idempotency(target: str, body: dict[str, Any]) -> Idempotency:
 
 def body_of(model: type[M]) -> tuple[M, dict[str, Any]]:
     event = app.current_event
-    parsed = parse(model, event.decoded_body, event.headers.get("content-type"))
+    try:
+        text = event.decoded_body
+    except UnicodeDecodeError:
+        raise InvalidRequest("The body is not valid UTF-8 JSON.") from None
+    parsed = parse(model, text, event.headers.get("content-type"))
     return parsed, parsed.model_dump(mode="json")
 
 

@@ -184,7 +184,10 @@ def form_body(app: APIGatewayRestResolver) -> dict[str, str]:
     content_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise OAuthError("invalid_request", "The body must be application/x-www-form-urlencoded.")
-    body = event.decoded_body or ""
+    try:
+        body = event.decoded_body or ""
+    except UnicodeDecodeError:
+        raise OAuthError("invalid_request", "The body is not valid UTF-8.") from None
     if len(body.encode("utf-8")) > MAX_FORM_BYTES:
         raise OAuthError("invalid_request", "The request body is too large.")
     try:

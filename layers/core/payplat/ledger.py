@@ -369,9 +369,9 @@ class Ledger:
                 raise NotFound(f"No such account: '{account_id}'", param=param)
             owner, currency = facts
             if currency != request.currency:
-                raise InvalidRequest(
-                    f"The {param} holds {currency}, not {request.currency}.", param=param
-                )
+                # Named for the caller's own account only: another's currency is not told.
+                held = f" holds {currency}, not" if param == "source_account" else " cannot take"
+                raise InvalidRequest(f"The {param}{held} {request.currency}.", param=param)
             accounts[param] = (account_id, owner)
         (source_id, payer), (destination_id, payee) = accounts.values()
         if source_id == destination_id:

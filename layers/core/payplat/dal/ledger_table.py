@@ -229,15 +229,10 @@ class DynamoLedgerStore:
                 {"Put": {"TableName": self._table, "Item": _item(_refund_item(movement.refund))}}
             )
             refusals.append("refund")
-        token_source = (
-            f"{movement.claim.client_id}|{movement.claim.key}|{movement.kind}"
-            if movement.claim
-            else None
-        )
+        # No ClientRequestToken: a retried request builds new ids, which DynamoDB would refuse
+        # as a token mismatch for 10 minutes; the claim item already makes a second commit of
+        # the same key fail on its condition, and answer with the stored outcome.
         request: dict[str, Any] = {"TransactItems": items}
-        if token_source is not None:
-            # Makes the SDK's own retries of this call idempotent (10 minutes, per DynamoDB).
-            request["ClientRequestToken"] = hashlib.sha256(token_source.encode()).hexdigest()[:36]
         try:
             self._client.transact_write_items(**request)
         except self._client.exceptions.TransactionCanceledException as exc:
@@ -246,6 +241,20 @@ class DynamoLedgerStore:
             if exc.response["Error"]["Code"] in _IN_FLIGHT:
                 raise TransactionConflict() from exc
             raise
+
+    # -- the operator's full read ---------------------------------------------------------------
+
+    def scan_records(self) -> list[dict[str, Any]]:
+        """Every item of the table as a plain dict, for `payplat ledger verify`. Consistent
+        per page, but not a snapshot: movements committing during the scan may show half."""
+        request: dict[str, Any] = {"TableName": self._table, "ConsistentRead": True}
+        records: list[dict[str, Any]] = []
+        while True:
+            response = self._client.scan(**request)
+            records += [_plain(item) for item in response["Items"]]
+            if "LastEvaluatedKey" not in response:
+                return records
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
 def _raise_refusal(reasons: list[dict[str, Any]], refusals: list[str]) -> None:

@@ -85,7 +85,48 @@ def _parser() -> argparse.ArgumentParser:
     revoke = tokens.add_parser("revoke", help="revoke one access token by its jti")
     revoke.add_argument("jti")
     revoke.add_argument("--client", required=True, help="the client the token was issued to")
+
+    ledger = groups.add_parser("ledger", help="the double-entry ledger").add_subparsers(
+        dest="command", required=True
+    )
+    verify = ledger.add_parser(
+        "verify", help="check every ledger invariant over the whole table (exit 1 on a violation)"
+    )
+    verify.add_argument(
+        "--opening",
+        action="append",
+        default=[],
+        metavar="ACCOUNT=AMOUNT",
+        help="an account's opening available balance in minor units (repeatable)",
+    )
+    verify.add_argument(
+        "--openings",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help='a JSON object of opening balances, {"acct_...": 250000, ...}',
+    )
     return parser
+
+
+def _openings(args: argparse.Namespace) -> dict[str, int] | None:
+    """Opening balances are not entries (the ledger keeps none): the operator supplies them,
+    or the reconciliation of `available` to its opening is skipped."""
+    openings: dict[str, int] = {}
+    if args.openings is not None:
+        try:
+            loaded = json.loads(args.openings.read_text())
+        except OSError as exc:
+            raise ValueError(f"cannot read {args.openings}: {exc.strerror}") from exc
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{args.openings} is not a JSON object of account -> amount")
+        openings |= {str(account): int(amount) for account, amount in loaded.items()}
+    for pair in args.opening:
+        account, sep, amount = pair.partition("=")
+        if not sep or not account:
+            raise ValueError(f"--opening takes ACCOUNT=AMOUNT, not {pair!r}")
+        openings[account] = int(amount)
+    return openings if openings or args.openings is not None else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,6 +175,15 @@ def main(argv: list[str] | None = None) -> int:
             case ("tokens", "revoke"):
                 admin.revoke_token(clients, buckets, buckets, args.client, args.jti)
                 print(f"token {args.jti} revoked")
+            case ("ledger", "verify"):
+                from payplat.dal.ledger_table import DynamoLedgerStore
+                from payplat.ledger_verify import verify
+
+                openings = _openings(args)
+                report = verify(DynamoLedgerStore(settings.ledger_table).scan_records(), openings)
+                print(report.summary())
+                if not report.ok:
+                    return 1
     except admin.UnknownClient as exc:
         print(f"payplat: no such client: {exc}", file=sys.stderr)
         return 1

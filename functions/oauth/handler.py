@@ -9,11 +9,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payplat import oauth
-from payplat.access import Gate
 from payplat.config import OAuthSettings, load
-from payplat.dal.clients_table import DynamoClientStore
 from payplat.dal.kms_signer import KmsSigner
-from payplat.dal.rate_limit_table import DynamoBucketStore
+from payplat.dal.wiring import dynamo_gate
 from payplat.http import (
     NO_STORE,
     RESPONSE_HEADERS,
@@ -24,19 +22,11 @@ from payplat.http import (
     origin,
 )
 from payplat.observability import logger, tracer
-from payplat.principal import CachedClients
-from payplat.ratelimit.limiter import RateLimiter
-from payplat.ratelimit.plans import CachedPlans
 from payplat.routes import Function
 
 settings = load(OAuthSettings)
 signer = KmsSigner(settings.signing_key_id)
-buckets = DynamoBucketStore(settings.rate_limits_table)
-gate = Gate(
-    clients=CachedClients(DynamoClientStore(settings.clients_table), settings.config_cache_ttl_s),
-    plans=CachedPlans(buckets, settings.config_cache_ttl_s),
-    limiter=RateLimiter(buckets),
-)
+gate = dynamo_gate(settings.clients_table, settings.rate_limits_table, settings.config_cache_ttl_s)
 app = make_resolver(Function.OAUTH)
 
 # Public documents: cacheable, so relying parties need not call us per token.

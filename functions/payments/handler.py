@@ -11,11 +11,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from payplat import openapi, payments
-from payplat.access import Gate
 from payplat.config import PaymentsSettings, load
-from payplat.dal.clients_table import DynamoClientStore
 from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.dal.rate_limit_table import DynamoBucketStore
+from payplat.dal.wiring import dynamo_gate
 from payplat.errors import InvalidRequest
 from payplat.http import (
     JSON,
@@ -29,19 +27,12 @@ from payplat.http import (
 from payplat.ledger import Idempotency, Ledger, Outcome, request_hash
 from payplat.observability import logger, tracer
 from payplat.pagination import PageRequest, page_request
-from payplat.principal import CachedClients, Principal
-from payplat.ratelimit.limiter import RateLimiter
-from payplat.ratelimit.plans import CachedPlans
+from payplat.principal import Principal
 from payplat.requests import CancelPayment, CapturePayment, CreatePayment, CreateRefund, parse
 from payplat.routes import Function
 
 settings = load(PaymentsSettings)
-buckets = DynamoBucketStore(settings.rate_limits_table)
-gate = Gate(
-    clients=CachedClients(DynamoClientStore(settings.clients_table), settings.config_cache_ttl_s),
-    plans=CachedPlans(buckets, settings.config_cache_ttl_s),
-    limiter=RateLimiter(buckets),
-)
+gate = dynamo_gate(settings.clients_table, settings.rate_limits_table, settings.config_cache_ttl_s)
 store = DynamoLedgerStore(settings.ledger_table)
 ledger = Ledger(store)
 app = make_resolver(Function.PAYMENTS)

@@ -103,8 +103,10 @@ def test_shards_split_the_plan_so_together_they_never_exceed_it() -> None:
 def test_sharded_buckets_spread_over_their_shards() -> None:
     limiter = RateLimiter(store=None, pick_shard=lambda n: n - 1)  # type: ignore[arg-type]
     hot = Limits("hot", rate_per_s=10, burst=9, shards=3)
-    assert limiter.bucket("api", "c", hot) == "BUCKET#api#c#2"
-    assert limiter.bucket("api", "c", PLAN) == "BUCKET#api#c#0"
+    charge = limiter.charge("api", "c", hot)
+    assert charge.key == "BUCKET#api#c#2"
+    assert charge.other_shards == ("BUCKET#api#c#0", "BUCKET#api#c#1")
+    assert limiter.charge("api", "c", PLAN).key == "BUCKET#api#c#0"
 
 
 def test_headers_follow_the_ratelimit_draft() -> None:

@@ -119,10 +119,6 @@ SCOPES: dict[str, str] = {
 }
 
 
-def routes_for(function: Function) -> tuple[Route, ...]:
-    return tuple(route for route in ROUTES if route.function is function)
-
-
 def routes_allowed(scopes: frozenset[str]) -> tuple[Route, ...]:
     """The protected routes a token with `scopes` may call."""
     return tuple(route for route in ROUTES if route.scope is not None and route.scope in scopes)

@@ -213,11 +213,6 @@ class RateLimiter:
         self._pick_shard = pick_shard
         self._seen: dict[str, BucketState] = {}
 
-    def bucket(self, scope: str, subject: str, limits: Limits) -> str:
-        """The bucket item to charge: one of the plan's shards, chosen at random."""
-        shard = self._pick_shard(limits.shards) if limits.shards > 1 else 0
-        return self.key(scope, subject, shard)
-
     def charge(
         self,
         scope: str,

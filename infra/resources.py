@@ -42,6 +42,8 @@ class TableSpec:
 
 
 CLIENTS = TableSpec(id="clients", env=Env.CLIENTS_TABLE, partition_key="client_id")
+# Account holders who log in at the authorize page (consumers and merchants).
+USERS = TableSpec(id="users", env=Env.USERS_TABLE, partition_key="username")
 TOKENS = TableSpec(
     id="tokens", env=Env.TOKENS_TABLE, partition_key="pk", sort_key="sk", ttl_attribute="ttl"
 )
@@ -61,7 +63,7 @@ LEDGER = TableSpec(
         Index("by_expiry", partition_key="gsi2pk", sort_key="gsi2sk"),
     ),
 )
-TABLES: tuple[TableSpec, ...] = (CLIENTS, TOKENS, RATE_LIMITS, LEDGER)
+TABLES: tuple[TableSpec, ...] = (CLIENTS, USERS, TOKENS, RATE_LIMITS, LEDGER)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,11 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.resources import CLIENTS, LEDGER, TABLES, TableSpec
+from infra.resources import CLIENTS, LEDGER, TABLES, USERS, TableSpec
 
-# Money and partner registrations cannot be recreated; tokens and rate-limit buckets expire
+# Money, partner registrations and account holders cannot be recreated; tokens and rate-limit buckets expire
 # by TTL anyway, so a mistaken delete of those costs nothing lasting.
-_DELETION_PROTECTED = frozenset({CLIENTS.id, LEDGER.id})
+_DELETION_PROTECTED = frozenset({CLIENTS.id, USERS.id, LEDGER.id})
 
 # Explicit action lists instead of `table.grant_*_data`: those add `<table>/index/*` and
 # Scan/stream actions no function needs. TransactWriteItems/TransactGetItems are authorized

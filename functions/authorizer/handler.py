@@ -18,7 +18,9 @@ from payplat.config import AuthorizerSettings, load
 
 settings = load(AuthorizerSettings)
 verifier = TokenVerifier(
-    RemoteKeySet(settings.jwks_uri), issuer=settings.issuer, audience=settings.audience
+    RemoteKeySet(settings.jwks_uri, min_refresh_interval_s=settings.jwks_min_refresh_s),
+    issuer=settings.issuer,
+    audience=settings.audience,
 )
 
 

@@ -69,11 +69,14 @@ def start(port: int, aws_port: int, state_dir: Path, cache_ttl_s: int = 300) -> 
     from infra.local.seed import accounts, seed
     from payplat.dal.clients_table import DynamoClientStore
     from payplat.dal.ledger_table import DynamoLedgerStore
+    from payplat.dal.users_table import DynamoUserStore
 
     names = provision()
     os.environ.update(names)
     seeded = seed(
-        DynamoClientStore(names[Env.CLIENTS_TABLE]), DynamoLedgerStore(names[Env.LEDGER_TABLE])
+        DynamoClientStore(names[Env.CLIENTS_TABLE]),
+        DynamoLedgerStore(names[Env.LEDGER_TABLE]),
+        DynamoUserStore(names[Env.USERS_TABLE]),
     )
     shipper = AuditShipper(boto3.client("kinesis"), names[Env.AUDIT_STREAM])
     shipper.start()
@@ -87,10 +90,9 @@ def start(port: int, aws_port: int, state_dir: Path, cache_ttl_s: int = 300) -> 
         "aws_endpoint_url": aws_url,
         "tables": {spec.env: names[spec.env] for spec in TABLES},
         "audit_stream": names[Env.AUDIT_STREAM],
-        "clients": {
-            label: {"client_id": c.client_id, "client_secret": c.client_secret, "scope": c.scope}
-            for label, c in seeded.items()
-        },
+        "signing_key_id": names[Env.SIGNING_KEY_ID],
+        "clients": {label: client.as_json() for label, client in seeded.clients.items()},
+        "users": seeded.users,
         "accounts": accounts(),
     }
     state_dir.mkdir(parents=True, exist_ok=True)

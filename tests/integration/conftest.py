@@ -18,10 +18,11 @@ import pytest
 from moto import mock_aws
 
 from infra.local.provision import provision
-from infra.local.seed import seed
+from infra.local.seed import Seeded, seed
 from payplat.config import Env
 from payplat.dal.clients_table import DynamoClientStore
 from payplat.dal.ledger_table import DynamoLedgerStore
+from payplat.dal.users_table import DynamoUserStore
 
 ISSUER = "https://api.payplat.test/live"
 AUDIENCE = f"{ISSUER}/v1"
@@ -52,7 +53,28 @@ def aws() -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="package")
 def seeded(aws: dict[str, str]) -> dict[str, Any]:
-    return seed(DynamoClientStore(aws[Env.CLIENTS_TABLE]), DynamoLedgerStore(aws[Env.LEDGER_TABLE]))
+    """The seeded clients by label (the users are in `seeded_users`)."""
+    return seeded_platform(aws).clients
+
+
+@pytest.fixture(scope="package")
+def seeded_users(aws: dict[str, str]) -> dict[str, dict[str, str]]:
+    return seeded_platform(aws).users
+
+
+_SEEDED: dict[str, Seeded] = {}
+
+
+def seeded_platform(aws: dict[str, str]) -> Seeded:
+    """Seed once per moto instance (both fixtures share it)."""
+    key = aws[Env.CLIENTS_TABLE]
+    if key not in _SEEDED:
+        _SEEDED[key] = seed(
+            DynamoClientStore(aws[Env.CLIENTS_TABLE]),
+            DynamoLedgerStore(aws[Env.LEDGER_TABLE]),
+            DynamoUserStore(aws[Env.USERS_TABLE]),
+        )
+    return _SEEDED[key]
 
 
 @pytest.fixture(scope="package")

@@ -13,6 +13,8 @@ from payplat.principal import CachedClients, Principal, principal_from
 from payplat.ratelimit.enforce import enforce
 from payplat.ratelimit.limiter import RateLimiter
 from payplat.ratelimit.plans import (
+    LOGIN_PER_IP,
+    LOGIN_PER_USERNAME,
     TOKEN_ENDPOINT_PER_CLIENT,
     TOKEN_ENDPOINT_PER_IP,
     CachedPlans,
@@ -73,4 +75,21 @@ class Gate:
             actor=audit.Actor(client_id=client_id[:128] or None),
             origin=origin,
             resource="token",
+        )
+
+    def admit_login(self, username: str, origin: audit.Origin) -> None:
+        """Throttle account-holder sign-ins per username (guessing one password) and per
+        source IP (spraying many usernames), in one write; fails closed."""
+        per_user = self.plans.get(LOGIN_PER_USERNAME.name)
+        per_ip = self.plans.get(LOGIN_PER_IP.name)
+        enforce(
+            self.limiter,
+            [
+                self.limiter.charge(per_user.name, username[:64] or "-", per_user),
+                self.limiter.charge(per_ip.name, origin.source_ip or "unknown", per_ip),
+            ],
+            fail_open=False,
+            actor=audit.Actor(),
+            origin=origin,
+            resource="login",
         )

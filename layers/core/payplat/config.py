@@ -29,7 +29,9 @@ class Env:
     LEDGER_TABLE = "PAYPLAT_LEDGER_TABLE"
     AUDIT_STREAM = "PAYPLAT_AUDIT_STREAM"
     ACCESS_TOKEN_TTL_S = "PAYPLAT_ACCESS_TOKEN_TTL_S"
+    REFRESH_TOKEN_TTL_S = "PAYPLAT_REFRESH_TOKEN_TTL_S"
     CONFIG_CACHE_TTL_S = "PAYPLAT_CONFIG_CACHE_TTL_S"
+    JWKS_MIN_REFRESH_S = "PAYPLAT_JWKS_MIN_REFRESH_S"
     LOCAL_MODE = "PAYPLAT_LOCAL"
 
 
@@ -54,15 +56,26 @@ class TokenSettings:
 @dataclass(frozen=True, slots=True)
 class AuthorizerSettings(TokenSettings):
     jwks_uri: str = setting(Env.JWKS_URI)
+    # How soon a token with an unknown kid may trigger another JWKS fetch.
+    jwks_min_refresh_s: int = setting(Env.JWKS_MIN_REFRESH_S, default=60, low=1, high=3600)
 
 
 @dataclass(frozen=True, slots=True)
 class OAuthSettings(TokenSettings):
-    signing_key_id: str = setting(Env.SIGNING_KEY_ID)
+    signing_key_id: str = setting(Env.SIGNING_KEY_ID)  # until the first `payplat keys rotate`
     clients_table: str = setting(Env.CLIENTS_TABLE)
+    users_table: str = setting(Env.USERS_TABLE)
+    tokens_table: str = setting(Env.TOKENS_TABLE)
     rate_limits_table: str = setting(Env.RATE_LIMITS_TABLE)
+    ledger_table: str = setting(Env.LEDGER_TABLE)  # read only: the consent page's accounts
+    # At most an hour: key rotation and revocation records are sized by this bound.
     access_token_ttl_s: int = setting(Env.ACCESS_TOKEN_TTL_S, default=600, low=60, high=3600)
+    refresh_token_ttl_s: int = setting(
+        Env.REFRESH_TOKEN_TTL_S, default=14 * 86_400, low=3_600, high=90 * 86_400
+    )
     config_cache_ttl_s: int = setting(Env.CONFIG_CACHE_TTL_S, default=30, low=0, high=3600)
+    # Local mode: loopback (http) redirect URIs may be registered; never set in AWS.
+    local: str = setting(Env.LOCAL_MODE, default="")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,69 +1,62 @@
-"""The authorization server's endpoints as domain functions: token (client credentials),
-RFC 8414 metadata and the JWKS."""
+"""The token endpoint (RFC 6749 §3.2) with every grant payplat supports, the RFC 8414
+metadata document and the JWKS.
+
+- client_credentials: the client acts for its owner; no refresh token.
+- authorization_code: PKCE S256 always; the code is single use, and a second use revokes
+  every token the first one produced.
+- refresh_token: rotated on every use; presenting a rotated one revokes the whole family.
+- password: only for clients registered with it (RFC 9700 retires it); audited as legacy.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import unquote_plus
+from typing import Any
 
 from payplat import audit
 from payplat.auth.jwk import public_jwk
-from payplat.auth.tokens import ALGORITHM, Signer, issue_access_token
-from payplat.clients import GRANT_CLIENT_CREDENTIALS, ClientReader, authenticate_client
-from payplat.config import OAuthSettings, TokenSettings
-from payplat.errors import InvalidClient, OAuthError
+from payplat.auth.tokens import ALGORITHM, IssuedToken
+from payplat.authserver import AuthServer, record
+from payplat.client_auth import ASSERTION_ALGORITHMS, Presented
+from payplat.clients import (
+    AUTH_METHODS,
+    GRANT_AUTHORIZATION_CODE,
+    GRANT_CLIENT_CREDENTIALS,
+    GRANT_IMPLICIT,
+    GRANT_PASSWORD,
+    GRANT_REFRESH_TOKEN,
+    LEGACY_GRANTS,
+    Client,
+)
+from payplat.config import TokenSettings
+from payplat.errors import OAuthError
+from payplat.grants import (
+    ACTIVE,
+    ROTATED,
+    Family,
+    RefreshToken,
+    digest,
+    new_id,
+    new_opaque,
+    pkce_matches,
+)
 from payplat.observability import count
 from payplat.routes import SCOPES
+from payplat.users import authenticate_user
 
-AUTH_METHODS = ("client_secret_basic", "client_secret_post")
-SUPPORTED_GRANTS = (GRANT_CLIENT_CREDENTIALS,)
+TOKEN_GRANTS = (
+    GRANT_CLIENT_CREDENTIALS,
+    GRANT_AUTHORIZATION_CODE,
+    GRANT_REFRESH_TOKEN,
+    GRANT_PASSWORD,
+)
 MAX_PARAM_CHARS = 2048
-
-
-class KeyPublisher(Signer, Protocol):
-    """A signer that can also hand out its public key (DER SubjectPublicKeyInfo)."""
-
-    def public_key_der(self) -> bytes: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ClientCredentials:
-    client_id: str
-    client_secret: str
-    method: str  # one of AUTH_METHODS
-
-
-def client_credentials(authorization: str | None, form: Mapping[str, str]) -> ClientCredentials:
-    """The client's credentials from HTTP Basic (RFC 6749 §2.3.1) or the form body; using
-    both at once, or neither, is an error."""
-    in_form = "client_secret" in form
-    if authorization and authorization[:6].lower() == "basic ":
-        if in_form:
-            raise OAuthError("invalid_request", "Use one client authentication method only.")
-        try:
-            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
-            raw_id, raw_secret = decoded.split(":", 1)
-        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-            raise InvalidClient("Malformed HTTP Basic credentials.") from exc
-        # §2.3.1: id and secret are form-urlencoded before Basic encoding.
-        return ClientCredentials(unquote_plus(raw_id), unquote_plus(raw_secret), AUTH_METHODS[0])
-    if in_form and form.get("client_id"):
-        return ClientCredentials(form["client_id"], form["client_secret"], AUTH_METHODS[1])
-    raise InvalidClient("Client authentication is required.")
+# Platform scopes no account holder can delegate: only a client's own registration grants them.
+CLIENT_ONLY_SCOPES = frozenset({"clients:manage"})
 
 
 def token(
-    form: Mapping[str, str],
-    credentials: ClientCredentials,
-    *,
-    clients: ClientReader,
-    signer: Signer,
-    settings: OAuthSettings,
-    origin: audit.Origin,
+    server: AuthServer, form: Mapping[str, str], credentials: Presented, origin: audit.Origin
 ) -> dict[str, Any]:
     """POST /oauth/token. Returns the RFC 6749 §5.1 body; raises OAuthError (§5.2). The
     caller has throttled the request (per IP and client id) before this runs."""
@@ -71,54 +64,235 @@ def token(
     try:
         if any(len(value) > MAX_PARAM_CHARS for value in form.values()):
             raise OAuthError("invalid_request", "A parameter is too long.")
-        client = authenticate_client(clients, credentials.client_id, credentials.client_secret)
+        authenticated = server.authenticate(credentials)
+        client = authenticated.client
         if not grant_type:
             raise OAuthError("invalid_request", "grant_type is required.")
-        if grant_type not in SUPPORTED_GRANTS:
+        if grant_type not in TOKEN_GRANTS:
             raise OAuthError("unsupported_grant_type", f"Unsupported grant_type: {grant_type}.")
         if grant_type not in client.grant_types:
             raise OAuthError("unauthorized_client", "This client may not use this grant type.")
-        scopes = _granted_scopes(form.get("scope"), client.scopes)
+        match grant_type:
+            case "client_credentials":
+                body, sub, jti = _client_credentials(server, client, form)
+            case "authorization_code":
+                body, sub, jti = _authorization_code(server, client, form, origin)
+            case "refresh_token":
+                body, sub, jti = _refresh_token(server, client, form, origin)
+            case _:
+                body, sub, jti = _password(server, client, form, origin)
     except OAuthError as exc:
         _refused(credentials.client_id, grant_type, exc, origin)
         raise
-
-    issued = issue_access_token(
-        signer,
-        issuer=settings.issuer,
-        audience=settings.audience,
-        subject=client.client_id,  # RFC 9068 §2.2: the client itself when no user is involved
+    record(
+        "token.issued",
+        "success",
+        origin=origin,
         client_id=client.client_id,
-        scope=" ".join(sorted(scopes)),
-        ttl_s=settings.access_token_ttl_s,
-        plan=client.plan,
-    )
-    audit.record(
-        audit.AuditEvent(
-            type="token.issued",
-            outcome="success",
-            actor=audit.Actor(client_id=client.client_id, sub=client.client_id),
-            origin=origin,
-            resource="oauth/token",
-            details={
-                "grant_type": grant_type,
-                "jti": issued.jti,
-                "scope": issued.scope,
-                "auth_method": credentials.method,
-            },
-        )
+        sub=sub,
+        resource="oauth/token",
+        grant_type=grant_type,
+        jti=jti,
+        scope=body["scope"],
+        auth_method=authenticated.method,
+        refresh_token_issued="refresh_token" in body,
+        legacy_grant=grant_type in LEGACY_GRANTS or None,
     )
     count("TokensIssued", grant_type=grant_type)
-    return {
+    return body
+
+
+def _client_credentials(
+    server: AuthServer, client: Client, form: Mapping[str, str]
+) -> tuple[dict[str, Any], str, str]:
+    scopes = granted_scopes(form.get("scope"), client.scopes)
+    # RFC 9068 §2.2: the subject is the client itself when no account holder is involved.
+    issued = server.access_token(client, subject=client.client_id, scope=" ".join(sorted(scopes)))
+    return _body(issued), client.client_id, issued.jti
+
+
+def _authorization_code(
+    server: AuthServer, client: Client, form: Mapping[str, str], origin: audit.Origin
+) -> tuple[dict[str, Any], str, str]:
+    code_value = form.get("code", "")
+    if not code_value:
+        raise OAuthError("invalid_request", "code is required.")
+    code = server.grants.get_code(digest(code_value))
+    now = server.now()
+    if code is None or code.client_id != client.client_id:
+        # Another client's code is as good as no code: say nothing about it.
+        raise OAuthError("invalid_grant", "The authorization code is invalid.")
+    if code.used:
+        _revoke_family(server, code.family_id, "code_reuse", origin, client.client_id)
+        raise OAuthError("invalid_grant", "The authorization code was already used.")
+    if now >= code.expires_at:
+        raise OAuthError("invalid_grant", "The authorization code has expired.")
+    if form.get("redirect_uri") != code.redirect_uri:
+        raise OAuthError("invalid_grant", "redirect_uri does not match the authorization request.")
+    verifier = form.get("code_verifier", "")
+    if not verifier:
+        raise OAuthError("invalid_grant", "code_verifier is required (PKCE).")
+    if not pkce_matches(verifier, code.code_challenge):
+        raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge.")
+
+    issued = server.access_token(client, subject=code.user_id, scope=code.scope)
+    refresh_value, refresh = _new_refresh(server, client, code.family_id, code.user_id, code.scope)
+    family = Family(
+        family_id=code.family_id,
+        client_id=client.client_id,
+        user_id=code.user_id,
+        scope=code.scope,
+        grant_type=GRANT_AUTHORIZATION_CODE,
+        expires_at=refresh.expires_at if refresh else now + server.settings.access_token_ttl_s,
+        jtis=frozenset({issued.jti}),
+    )
+    if not server.grants.redeem_code(code.code_hash, family, refresh, now):
+        # Redeemed concurrently by someone else a moment ago: the same theft signal.
+        _revoke_family(server, code.family_id, "code_reuse", origin, client.client_id)
+        raise OAuthError("invalid_grant", "The authorization code was already used.")
+    return _body(issued, refresh_value), code.user_id, issued.jti
+
+
+def _refresh_token(
+    server: AuthServer, client: Client, form: Mapping[str, str], origin: audit.Origin
+) -> tuple[dict[str, Any], str, str]:
+    presented = form.get("refresh_token", "")
+    if not presented:
+        raise OAuthError("invalid_request", "refresh_token is required.")
+    old = server.grants.get_refresh(digest(presented))
+    now = server.now()
+    if old is None or old.client_id != client.client_id:
+        raise OAuthError("invalid_grant", "The refresh token is invalid.")
+    if old.status == ROTATED:
+        _revoke_family(server, old.family_id, "refresh_reuse", origin, client.client_id)
+        raise OAuthError("invalid_grant", "The refresh token was already used.")
+    if old.status != ACTIVE or now >= old.expires_at:
+        raise OAuthError("invalid_grant", "The refresh token is no longer valid.")
+    scopes = granted_scopes(form.get("scope"), frozenset(old.scope.split()))
+    scope = " ".join(sorted(scopes))
+
+    issued = server.access_token(client, subject=old.user_id, scope=scope)
+    # The new refresh token keeps the family's full scope: narrowing applies to this access
+    # token only (RFC 6749 §6).
+    value, new = _new_refresh(server, client, old.family_id, old.user_id, old.scope)
+    assert new is not None  # noqa: S101 - the client holds the refresh_token grant
+    outcome = server.grants.rotate_refresh(old, new, issued.jti, now)
+    if outcome == "reused":
+        _revoke_family(server, old.family_id, "refresh_reuse", origin, client.client_id)
+        raise OAuthError("invalid_grant", "The refresh token was already used.")
+    if outcome == "revoked":
+        raise OAuthError("invalid_grant", "The refresh token is no longer valid.")
+    return _body(issued, value), old.user_id, issued.jti
+
+
+def _password(
+    server: AuthServer, client: Client, form: Mapping[str, str], origin: audit.Origin
+) -> tuple[dict[str, Any], str, str]:
+    username, password = form.get("username", ""), form.get("password", "")
+    if not username or not password:
+        raise OAuthError("invalid_request", "username and password are required.")
+    server.login_throttle(username.strip().lower(), origin)  # 429 (audited) when exhausted
+    user = authenticate_user(server.users, username, password)
+    if user is None:
+        record(
+            "login.failed",
+            "failure",
+            origin=origin,
+            client_id=client.client_id,
+            resource="oauth/token",
+            reason="invalid_credentials",
+            grant_type=GRANT_PASSWORD,
+        )
+        raise OAuthError("invalid_grant", "The username or password is wrong.")
+    record(
+        "login.succeeded",
+        "success",
+        origin=origin,
+        client_id=client.client_id,
+        sub=user.user_id,
+        resource="oauth/token",
+        grant_type=GRANT_PASSWORD,
+    )
+    scopes = granted_scopes(form.get("scope"), user_scopes(client))
+    scope = " ".join(sorted(scopes))
+    issued = server.access_token(client, subject=user.user_id, scope=scope)
+    family_id = new_id("fam_")
+    value, refresh = _new_refresh(server, client, family_id, user.user_id, scope)
+    if refresh is not None:
+        family = Family(
+            family_id=family_id,
+            client_id=client.client_id,
+            user_id=user.user_id,
+            scope=scope,
+            grant_type=GRANT_PASSWORD,
+            expires_at=refresh.expires_at,
+            jtis=frozenset({issued.jti}),
+        )
+        server.grants.start_family(family, refresh)
+    return _body(issued, value), user.user_id, issued.jti
+
+
+def _new_refresh(
+    server: AuthServer, client: Client, family_id: str, user_id: str, scope: str
+) -> tuple[str | None, RefreshToken | None]:
+    """A refresh token for the family, if the client is registered for refresh tokens."""
+    if GRANT_REFRESH_TOKEN not in client.grant_types:
+        return None, None
+    value = new_opaque()
+    refresh = RefreshToken(
+        token_hash=digest(value),
+        family_id=family_id,
+        client_id=client.client_id,
+        user_id=user_id,
+        scope=scope,
+        expires_at=server.now() + server.settings.refresh_token_ttl_s,
+    )
+    return value, refresh
+
+
+def _revoke_family(
+    server: AuthServer, family_id: str, reason: str, origin: audit.Origin, client_id: str
+) -> None:
+    """A spent code or a rotated refresh token came back: whoever holds the family's tokens
+    may be a thief. Revoke every refresh token (the family) and every access token in it."""
+    family = server.grants.revoke_family(family_id)
+    if family is None:
+        return
+    for jti in sorted(family.jtis):
+        server.revoker.revoke_access_token(family.client_id, jti)
+    record(
+        f"token.{reason}_detected",
+        "failure",
+        origin=origin,
+        client_id=client_id,
+        sub=family.user_id,
+        resource="oauth/token",
+        reason=reason,
+        family_id=family_id,
+        revoked_jtis=sorted(family.jtis),
+    )
+    count("TokenReuseDetected", kind=reason)
+
+
+def _body(issued: IssuedToken, refresh_token: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
         "access_token": issued.token,
         "token_type": "Bearer",
         "expires_in": issued.expires_in,
         "scope": issued.scope,
     }
+    if refresh_token is not None:
+        body["refresh_token"] = refresh_token
+    return body
 
 
-def _granted_scopes(requested: str | None, allowed: frozenset[str]) -> frozenset[str]:
-    """§3.3: no `scope` means the client's registered scopes; a request may only narrow."""
+def user_scopes(client: Client) -> frozenset[str]:
+    """What an account holder can delegate to this client."""
+    return client.scopes - CLIENT_ONLY_SCOPES
+
+
+def granted_scopes(requested: str | None, allowed: frozenset[str]) -> frozenset[str]:
+    """§3.3: no `scope` means everything allowed; a request may only narrow."""
     if requested is None or not requested.strip():
         return allowed
     wanted = frozenset(requested.split())
@@ -128,37 +302,51 @@ def _granted_scopes(requested: str | None, allowed: frozenset[str]) -> frozenset
 
 
 def _refused(client_id: str, grant_type: str, exc: OAuthError, origin: audit.Origin) -> None:
-    audit.record(
-        audit.AuditEvent(
-            type="token.refused",
-            outcome="failure",
-            actor=audit.Actor(client_id=client_id[:64] or None),
-            origin=origin,
-            resource="oauth/token",
-            reason=exc.error,
-            details={"grant_type": grant_type[:64]},
-        )
+    record(
+        "token.refused",
+        "failure",
+        origin=origin,
+        client_id=client_id or None,
+        resource="oauth/token",
+        reason=exc.error,
+        grant_type=grant_type[:64],
     )
     count("TokensRefused", error=exc.error)
 
 
 def metadata(settings: TokenSettings) -> dict[str, Any]:
-    """RFC 8414 authorization server metadata."""
+    """RFC 8414 authorization server metadata: exactly what this server supports."""
     issuer = settings.issuer.rstrip("/")
     return {
         "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth/authorize",
         "token_endpoint": f"{issuer}/oauth/token",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "grant_types_supported": list(SUPPORTED_GRANTS),
-        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
-        "response_types_supported": [],
+        "registration_endpoint": f"{issuer}/oauth/register",
+        "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "revocation_endpoint": f"{issuer}/oauth/revoke",
         "scopes_supported": sorted(SCOPES),
-        "token_endpoint_auth_signing_alg_values_supported": [ALGORITHM],
+        "response_types_supported": ["code", "token"],
+        "response_modes_supported": ["query", "fragment"],
+        "grant_types_supported": [*TOKEN_GRANTS, GRANT_IMPLICIT],
+        # RFC 8414 allows extensions: these two are off unless a client is registered with
+        # them, and every use is audited (RFC 9700 §2.4, OAuth 2.1 retire them).
+        "legacy_grant_types_require_explicit_registration": sorted(LEGACY_GRANTS),
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "access_token_signing_alg_values_supported": [ALGORITHM],
+        "authorization_response_iss_parameter_supported": True,
+        "require_pushed_authorization_requests": False,
         "service_documentation": f"{issuer}/docs",
     }
 
 
-def jwks(publisher: KeyPublisher) -> dict[str, Any]:
-    """RFC 7517 key set: the public half of every key whose tokens may still be live."""
-    return {"keys": [public_jwk(publisher.public_key_der())]}
+def jwks(server: AuthServer) -> dict[str, Any]:
+    """RFC 7517 key set: the public half of every key whose tokens may still be live (and of
+    the next key, published before it signs)."""
+    return {"keys": [public_jwk(signer.public_key_der()) for signer in server.keys.published()]}

@@ -51,6 +51,10 @@ class CachedClients:
         self._entries[client_id] = (now, client)
         return client
 
+    def forget(self, client_id: str) -> bool:
+        """Drop the cached record (it may be stale); True if there was one."""
+        return self._entries.pop(client_id, None) is not None
+
 
 def principal_from(authorizer_context: Mapping[str, Any], clients: CachedClients) -> Principal:
     client_id = str(authorizer_context.get("client_id") or "")

@@ -62,6 +62,18 @@ ROUTES: tuple[Route, ...] = (
     Route("oauth_metadata", "GET", "/.well-known/oauth-authorization-server", Function.OAUTH),
     Route("jwks", "GET", "/.well-known/jwks.json", Function.OAUTH),
     Route("token", "POST", "/oauth/token", Function.OAUTH),
+    Route("authorize", "GET", "/oauth/authorize", Function.OAUTH),
+    Route("authorize_submit", "POST", "/oauth/authorize", Function.OAUTH),
+    Route("introspect", "POST", "/oauth/introspect", Function.OAUTH),
+    Route("revoke", "POST", "/oauth/revoke", Function.OAUTH),
+    # RFC 7591: the initial access token is a client-credentials token with clients:manage,
+    # checked by the authorizer like any API token. RFC 7592's routes take the registration
+    # access token instead, which the oauth function checks.
+    Route("register", "POST", "/oauth/register", Function.OAUTH, scope="clients:manage"),
+    Route("get_registration", "GET", "/oauth/register/{client_id}", Function.OAUTH),
+    Route("update_registration", "PUT", "/oauth/register/{client_id}", Function.OAUTH),
+    Route("delete_registration", "DELETE", "/oauth/register/{client_id}", Function.OAUTH),
+    Route("rotate_secret", "POST", "/oauth/register/{client_id}/secret", Function.OAUTH),
     Route("list_accounts", "GET", "/v1/accounts", Function.PAYMENTS, scope="accounts:read"),
     Route("get_account", "GET", "/v1/accounts/{account_id}", Function.PAYMENTS, "accounts:read"),
     Route(

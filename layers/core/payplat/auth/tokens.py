@@ -30,6 +30,12 @@ class Signer(Protocol):
         ...
 
 
+class KeyPublisher(Signer, Protocol):
+    """A signer that can also hand out its public key (DER SubjectPublicKeyInfo)."""
+
+    def public_key_der(self) -> bytes: ...
+
+
 @dataclass(frozen=True, slots=True)
 class IssuedToken:
     token: str

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
 
-from payplat.clients import Client
+from payplat.clients import SECRET_BASIC, Client
+
+# Stored as a JSON string: a JWK Set's members are not all DynamoDB-friendly (empty strings
+# in lists, numbers as Decimals) and nothing queries inside it.
+_JSON_ATTRIBUTES = frozenset({"jwks"})
+_SET_ATTRIBUTES = frozenset({"scopes", "grant_types", "redirect_uris"})
 
 
 class DynamoClientStore:
@@ -18,34 +24,58 @@ class DynamoClientStore:
         return None if item is None else _client(item)
 
     def put(self, client: Client) -> None:
+        item = {
+            "client_id": client.client_id,
+            "name": client.name,
+            "secret_hash": client.secret_hash,
+            "scopes": client.scopes,
+            "grant_types": client.grant_types,
+            "owner": client.owner,
+            "plan": client.plan,
+            "status": client.status,
+            "created_at": client.created_at,
+            "redirect_uris": client.redirect_uris,
+            "auth_method": client.auth_method,
+            "jwks": client.jwks,
+            "previous_secret_hash": client.previous_secret_hash,
+            "previous_secret_expires_at": client.previous_secret_expires_at,
+            "registration_token_hash": client.registration_token_hash,
+        }
         self._table.put_item(
-            Item={
-                "client_id": client.client_id,
-                "name": client.name,
-                "secret_hash": client.secret_hash,
-                "scopes": sorted(client.scopes),
-                "grant_types": sorted(client.grant_types),
-                "owner": client.owner,
-                "plan": client.plan,
-                "status": client.status,
-                "created_at": client.created_at,
-            },
+            Item={name: _stored(name, value) for name, value in item.items() if value is not None},
             ConditionExpression="attribute_not_exists(client_id)",
         )
 
-    def update(self, client_id: str, **attributes: str) -> Client | None:
-        """Set `attributes` on an existing client; None if there is no such client."""
+    def update(self, client_id: str, **attributes: Any) -> Client | None:
+        """Set `attributes` on an existing client (None removes one); None if there is no
+        such client."""
         names = {f"#{name}": name for name in attributes}
-        values = {f":{name}": value for name, value in attributes.items()}
-        try:
-            response = self._table.update_item(
-                Key={"client_id": client_id},
-                UpdateExpression="SET " + ", ".join(f"#{n} = :{n}" for n in attributes),
-                ConditionExpression="attribute_exists(client_id)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
+        values = {
+            f":{name}": _stored(name, value)
+            for name, value in attributes.items()
+            if value is not None
+        }
+        sets = [f"#{name} = :{name}" for name, value in attributes.items() if value is not None]
+        removes = [f"#{name}" for name, value in attributes.items() if value is None]
+        expression = " ".join(
+            part
+            for part in (
+                "SET " + ", ".join(sets) if sets else "",
+                "REMOVE " + ", ".join(removes) if removes else "",
             )
+            if part
+        )
+        request: dict[str, Any] = {
+            "Key": {"client_id": client_id},
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(client_id)",
+            "ExpressionAttributeNames": names,
+            "ReturnValues": "ALL_NEW",
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            response = self._table.update_item(**request)
         except self._table.meta.client.exceptions.ConditionalCheckFailedException:
             return None
         return _client(response["Attributes"])
@@ -56,15 +86,30 @@ class DynamoClientStore:
         return [_client(item) for page in pages for item in page["Items"]]
 
 
+def _stored(name: str, value: Any) -> Any:
+    if name in _JSON_ATTRIBUTES:
+        return json.dumps(value, separators=(",", ":"))
+    if name in _SET_ATTRIBUTES:
+        return sorted(value)  # a list: DynamoDB sets cannot be empty
+    return value
+
+
 def _client(item: dict[str, Any]) -> Client:
+    expires = item.get("previous_secret_expires_at")
     return Client(
         client_id=item["client_id"],
         name=item["name"],
-        secret_hash=item["secret_hash"],
+        secret_hash=item.get("secret_hash"),
         scopes=frozenset(item.get("scopes", [])),
         grant_types=frozenset(item.get("grant_types", [])),
         owner=item["owner"],
         plan=item.get("plan", "standard"),
         status=item.get("status", "active"),
         created_at=item.get("created_at", ""),
+        redirect_uris=tuple(item.get("redirect_uris", [])),
+        auth_method=item.get("auth_method", SECRET_BASIC),
+        jwks=json.loads(item["jwks"]) if "jwks" in item else None,
+        previous_secret_hash=item.get("previous_secret_hash"),
+        previous_secret_expires_at=None if expires is None else int(expires),
+        registration_token_hash=item.get("registration_token_hash"),
     )

@@ -46,3 +46,33 @@ class KmsSigner:
             SigningAlgorithm="ECDSA_SHA_256",
         )
         return bytes(response["Signature"])
+
+
+# The tag that lets the oauth function sign with keys created after deployment (its IAM
+# policy is conditioned on it), written by `payplat keys rotate`.
+PURPOSE_TAG = ("payplat:purpose", "token-signing")
+
+
+class KmsKeys:
+    """Creates signing keys and names them by kid (public halves cached: they never change)."""
+
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client or boto3.client("kms")
+        self._signers: dict[str, KmsSigner] = {}
+
+    def signer(self, key_id: str) -> KmsSigner:
+        if key_id not in self._signers:
+            self._signers[key_id] = KmsSigner(key_id, self._client)
+        return self._signers[key_id]
+
+    def kid(self, key_id: str) -> str:
+        return self.signer(key_id).kid
+
+    def create_key(self) -> str:
+        key_id: str = self._client.create_key(
+            KeySpec="ECC_NIST_P256",
+            KeyUsage="SIGN_VERIFY",
+            Description="payplat access-token signing key (ES256, RFC 9068 JWTs), rotated",
+            Tags=[{"TagKey": PURPOSE_TAG[0], "TagValue": PURPOSE_TAG[1]}],
+        )["KeyMetadata"]["Arn"]
+        return key_id

@@ -117,6 +117,11 @@ class DynamoLedgerStore:
             return None
         return item
 
+    def accounts_of(self, owner: str, limit: int = 50) -> list[tuple[str, str]]:
+        """(account id, currency) of the holder's accounts, oldest first (the consent page)."""
+        items, _ = self.page("ACCOUNT", owner, limit=limit, after=None, before=None)
+        return [(item["id"], item["currency"]) for item in reversed(items)]
+
     def cursor(self, kind: str, owner: str, object_id: str) -> dict[str, Any] | None:
         """An opaque position just past `object_id` — only within the owner's own objects."""
         item = self.owned(kind, owner, object_id)

@@ -56,7 +56,18 @@ class Limits:
 # the same names override them like any plan.
 TOKEN_ENDPOINT_PER_IP = Limits("token-ip", rate_per_s=10, burst=50)
 TOKEN_ENDPOINT_PER_CLIENT = Limits("token-client", rate_per_s=5, burst=50)
+# Account-holder sign-ins (the authorize page and the password grant), charged per attempt:
+# five tries at once per username, then one a minute (online guessing needs millions); per
+# source IP enough for an office behind one NAT, not for spraying many usernames.
+LOGIN_PER_USERNAME = Limits("login-user", rate_per_s=1 / 60, burst=5)
+LOGIN_PER_IP = Limits("login-ip", rate_per_s=0.5, burst=30)
 
+
+# The platform's own limits, not tiers a partner can be put on.
+INTERNAL_PLANS = frozenset(
+    plan.name
+    for plan in (TOKEN_ENDPOINT_PER_IP, TOKEN_ENDPOINT_PER_CLIENT, LOGIN_PER_USERNAME, LOGIN_PER_IP)
+)
 
 DEFAULT_PLANS: dict[str, Limits] = {
     plan.name: plan
@@ -66,6 +77,8 @@ DEFAULT_PLANS: dict[str, Limits] = {
         Limits("premium", rate_per_s=1_000, burst=2_000),
         TOKEN_ENDPOINT_PER_IP,
         TOKEN_ENDPOINT_PER_CLIENT,
+        LOGIN_PER_USERNAME,
+        LOGIN_PER_IP,
     )
 }
 

@@ -202,11 +202,36 @@ def test_metadata_names_the_endpoints_and_what_they_support(oauth_handler: Modul
     assert body["issuer"] == ISSUER
     assert body["token_endpoint"] == f"{ISSUER}/oauth/token"
     assert body["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
-    assert body["grant_types_supported"] == ["client_credentials"]
-    assert set(body["token_endpoint_auth_methods_supported"]) == {
-        "client_secret_basic",
-        "client_secret_post",
+    assert set(body["grant_types_supported"]) == {
+        "client_credentials",
+        "authorization_code",
+        "refresh_token",
+        "password",
+        "implicit",
     }
+    assert set(body["legacy_grant_types_require_explicit_registration"]) == {"password", "implicit"}
+    assert body["response_types_supported"] == ["code", "token"]
+    assert body["code_challenge_methods_supported"] == ["S256"]  # never "plain"
+    assert body["authorization_response_iss_parameter_supported"] is True
+    for endpoint in ("token", "introspection", "revocation"):
+        assert set(body[f"{endpoint}_endpoint_auth_methods_supported"]) == {
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        }
+    # Every endpoint the document names is a route the API serves.
+    from payplat.routes import ROUTES
+
+    served = {ISSUER + route.path for route in ROUTES}
+    for name in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "jwks_uri",
+        "registration_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
+    ):
+        assert body[name] in served, name
 
 
 def test_jwks_publishes_the_kms_public_key_only(oauth_handler: ModuleType) -> None:

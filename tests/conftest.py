@@ -82,6 +82,7 @@ class Platform:
     base_url: str
     aws_endpoint_url: str
     clients: dict[str, dict[str, str]]
+    users: dict[str, dict[str, str]]  # alice, bob: username, password, user_id
     state_dir: Path
     startup_s: float
 
@@ -109,6 +110,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         # Plans and client records are re-read after 1 s (30 s by default), so tests that
         # change them see the change without waiting.
         PAYPLAT_CONFIG_CACHE_TTL_S=str(CONFIG_CACHE_TTL_S),
+        # A rotated signing key reaches the authorizer's key set within a second.
+        PAYPLAT_JWKS_MIN_REFRESH_S="1",
     )
     started = time.perf_counter()
     console = open(state_dir / "console.txt", "w")  # noqa: SIM115
@@ -123,10 +126,12 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     try:
         _wait_healthy(base_url, process, state_dir)
         local = json.loads((state_dir / "local.json").read_text())
+        _roomy_login_ip_limit(local)
         yield Platform(
             base_url=local["base_url"],
             aws_endpoint_url=local["aws_endpoint_url"],
             clients=local["clients"],
+            users=local["users"],
             state_dir=state_dir,
             startup_s=time.perf_counter() - started,
         )
@@ -137,6 +142,27 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         except subprocess.TimeoutExpired:
             process.kill()
         console.close()
+
+
+def _roomy_login_ip_limit(local: dict[str, Any]) -> None:
+    """Every test signs in from 127.0.0.1: raise the per-IP sign-in limit as an operator
+    would for an office behind one NAT (the per-username limit, which the brute-force test
+    meets, stays as shipped)."""
+    import boto3
+
+    from payplat.dal.rate_limit_table import DynamoBucketStore
+    from payplat.ratelimit.plans import LOGIN_PER_IP, Limits
+
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=local["aws_endpoint_url"],
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    DynamoBucketStore(local["tables"]["PAYPLAT_RATE_LIMITS_TABLE"], client=client).put_plan(
+        Limits(LOGIN_PER_IP.name, rate_per_s=100, burst=10_000)
+    )
 
 
 def payplat_cli(platform: Platform, *args: str) -> str:

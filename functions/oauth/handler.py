@@ -171,9 +171,16 @@ def _render(screen: authorize.Screen) -> Response[str]:
                 hidden=hidden,
             )
             return _html(200, html)
-        case authorize.ThrottledScreen(retry_after_s=retry_after):
-            response = _html(429, pages.throttled_page(retry_after_s=retry_after))
-            response.headers["Retry-After"] = str(retry_after)
+        case authorize.ThrottledScreen():
+            html = pages.login_page(
+                client_name=screen.client_name,
+                action=_AUTHORIZE_PATH,
+                hidden={"request_id": screen.request_id, "csrf": screen.csrf},
+                username=screen.username,
+                error=pages.throttled_message(retry_after_s=screen.retry_after_s),
+            )
+            response = _html(429, html)
+            response.headers["Retry-After"] = str(screen.retry_after_s)
             return response
         case _:
             return _html(

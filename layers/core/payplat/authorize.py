@@ -74,6 +74,12 @@ class ErrorScreen:
 
 @dataclass(frozen=True, slots=True)
 class ThrottledScreen:
+    """The login form again, refusing for now (429 with Retry-After)."""
+
+    client_name: str
+    request_id: str
+    csrf: str
+    username: str
     retry_after_s: int
 
 
@@ -314,7 +320,8 @@ def _login(
     try:  # keyed as authenticate_user reads it: "Alice " cannot dodge alice's limit
         server.login_throttle(username.lower(), origin)
     except RateLimited as exc:
-        return ThrottledScreen(int(exc.headers.get("Retry-After", "60")))
+        retry_after = int(exc.headers.get("Retry-After", "60"))
+        return ThrottledScreen(client.name, pending.request_id, csrf, username, retry_after)
     user = authenticate_user(server.users, username, password)
     if user is None:
         record(

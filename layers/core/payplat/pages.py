@@ -144,14 +144,11 @@ def error_page(*, title: str, message: str) -> str:
     return _page(f"{title} · payplat", body)
 
 
-def throttled_page(*, retry_after_s: int) -> str:
+def throttled_message(*, retry_after_s: int) -> str:
+    """The login form's error while sign-ins are throttled (the form stays, to retry)."""
     seconds = max(1, retry_after_s)
     unit = "second" if seconds == 1 else "seconds"
-    body = (
-        "<h1>Too many attempts</h1>"
-        f'<p role="alert">Too many sign-in attempts. Try again in {_e(str(seconds))} {unit}.</p>'
-    )
-    return _page("Too many attempts · payplat", body)
+    return f"Too many sign-in attempts. Try again in {seconds} {unit}."
 
 
 def _page(title: str, body: str) -> str:

@@ -61,12 +61,15 @@ def principal_from(authorizer_context: Mapping[str, Any], clients: CachedClients
     client = clients.get(client_id) if client_id else None
     if client is None or not client.active:
         raise AuthenticationFailed("The client is unknown or disabled.")
+    subject = str(authorizer_context.get("sub") or client_id)
     return Principal(
         client_id=client_id,
-        subject=str(authorizer_context.get("sub") or client_id),
+        subject=subject,
         scopes=frozenset(str(authorizer_context.get("scope") or "").split()),
         jti=str(authorizer_context.get("jti") or ""),
-        owner=client.owner,
+        # A client-credentials token's subject is the client: it acts for the client's
+        # owner. Any other subject is the account holder who consented: it acts for them.
+        owner=client.owner if subject == client_id else subject,
         plan=client.plan,
         issued_at=_int_or_none(authorizer_context.get("iat")),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
@@ -66,7 +67,9 @@ app = make_resolver(Function.OAUTH)
 
 # Public documents: cacheable, so relying parties need not call us per token.
 _PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
-_AUTHORIZE_PATH = "/oauth/authorize"
+# Where the browser posts the authorize page's forms and sends its CSRF cookie back: under
+# the issuer's path (the stage, `/live`, in AWS; nothing locally), as the metadata says.
+_AUTHORIZE_PATH = urlsplit(settings.issuer).path.rstrip("/") + "/oauth/authorize"
 MAX_JSON_BYTES = 16 * 1024
 
 

@@ -40,7 +40,7 @@ from payplat.grants import (
     new_opaque,
     pkce_matches,
 )
-from payplat.observability import count
+from payplat.observability import count, logger
 from payplat.routes import SCOPES
 from payplat.users import authenticate_user
 
@@ -349,4 +349,15 @@ def metadata(settings: TokenSettings) -> dict[str, Any]:
 def jwks(server: AuthServer) -> dict[str, Any]:
     """RFC 7517 key set: the public half of every key whose tokens may still be live (and of
     the next key, published before it signs)."""
-    return {"keys": [public_jwk(signer.public_key_der()) for signer in server.keys.published()]}
+    signing = server.keys.signer()
+    keys = []
+    for signer in server.keys.published():
+        try:
+            keys.append(public_jwk(signer.public_key_der()))
+        except Exception:
+            # A key created minutes ago may not be readable yet (IAM tag conditions take a
+            # few minutes in KMS); it signs only later, so publish the rest meanwhile.
+            if signer is signing:
+                raise
+            logger.warning("signing key not readable yet; left out of the JWKS")
+    return {"keys": keys}

@@ -33,6 +33,7 @@ ASSERTION_ALGORITHMS = ("ES256", "PS256", "RS256")
 MAX_ASSERTION_LIFETIME_S = 300
 MAX_ASSERTION_CHARS = 4096
 LEEWAY_S = 10
+_KEY_TYPE = {"ES256": "EC", "PS256": "RSA", "RS256": "RSA"}
 
 
 class AssertionLog(Protocol):
@@ -79,7 +80,10 @@ def presented(authorization: str | None, form: Mapping[str, str]) -> Presented:
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise InvalidClient("client_assertion_type must be jwt-bearer.")
         assertion = form["client_assertion"]
-        return Presented(_assertion_subject(assertion), PRIVATE_KEY_JWT, assertion=assertion)
+        subject = _assertion_subject(assertion)
+        if form.get("client_id", subject) != subject:  # RFC 7521 §4.2
+            raise InvalidClient("client_id does not match the client assertion.")
+        return Presented(subject, PRIVATE_KEY_JWT, assertion=assertion)
     raise InvalidClient("Client authentication is required.")
 
 
@@ -130,23 +134,37 @@ def _verify_assertion(
         claims: dict[str, Any] = jwt.decode(
             assertion,
             key,
-            algorithms=list(ASSERTION_ALGORITHMS),
+            algorithms=[header["alg"]],  # the one _client_key matched to the key's type
             audience=issuer,
             issuer=client.client_id,
-            leeway=LEEWAY_S,
-            options={"require": ["iss", "sub", "aud", "exp", "jti"], "strict_aud": True},
+            options={
+                "require": ["iss", "sub", "aud", "exp", "jti"],
+                "strict_aud": True,
+                # Times are judged below against the server's clock (injectable in tests).
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
         )
-    except (jwt.PyJWTError, ValueError, KeyError) as exc:
+    except (jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:
         raise InvalidClient("The client assertion did not verify.") from exc
     if claims["sub"] != client.client_id:
         raise InvalidClient("The client assertion's sub must be the client id.")
-    expires_at, jti = claims["exp"], claims["jti"]
+    expires_at, jti, not_before = claims["exp"], claims["jti"], claims.get("nbf", now)
     if not isinstance(jti, str) or not jti or len(jti) > 256:
         raise InvalidClient("The client assertion needs a jti.")
-    if not isinstance(expires_at, int) or expires_at - now > MAX_ASSERTION_LIFETIME_S:
+    if not _is_time(expires_at) or not _is_time(not_before):
+        raise InvalidClient("The client assertion's exp and nbf must be NumericDates.")
+    if expires_at + LEEWAY_S <= now or not_before - LEEWAY_S > now:
+        raise InvalidClient("The client assertion has expired or is not valid yet.")
+    if expires_at - now > MAX_ASSERTION_LIFETIME_S:
         raise InvalidClient("The client assertion must expire within 5 minutes.")
-    if not assertions.claim_assertion(client.client_id, jti, expires_at + LEEWAY_S):
+    if not assertions.claim_assertion(client.client_id, jti, int(expires_at) + LEEWAY_S):
         raise InvalidClient("The client assertion was used before.")
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _client_key(jwks: dict[str, Any], header: dict[str, Any]) -> Any:
@@ -160,4 +178,7 @@ def _client_key(jwks: dict[str, Any], header: dict[str, Any]) -> Any:
     candidates = [k for k in keys if kid is None or k.key_id == kid]
     if len(candidates) != 1:
         raise ValueError("no single registered key matches the assertion")
+    # ES256 needs an EC key, PS256/RS256 an RSA one: a mismatch is a refusal, not a crash.
+    if candidates[0].key_type != _KEY_TYPE[header["alg"]]:
+        raise ValueError("the algorithm does not fit the registered key")
     return candidates[0].key

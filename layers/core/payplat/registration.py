@@ -4,7 +4,8 @@ rotation with overlap, so that a partner onboards and rolls credentials without 
 Registering takes an initial access token (a client-credentials token with `clients:manage`,
 checked by the API's authorizer); managing a registration takes the registration access token
 returned with it. What a registration may do is set when it is created: an update may narrow
-scopes and change URIs, never widen scopes, move the plan or change whose money it touches.
+scopes and grants and change URIs, never widen them, move the plan or change whose money it
+touches.
 Metadata the server does not understand is ignored (RFC 7591 §2).
 """
 
@@ -149,7 +150,10 @@ def update(
     if metadata["plan"] != client.plan:
         raise InvalidMetadata("plan is set by the platform, not by the registration.")
     if not metadata["scopes"] <= client.scopes:
-        raise InvalidMetadata("scope may be narrowed, never widened.", "invalid_client_metadata")
+        raise InvalidMetadata("scope may be narrowed, never widened.")
+    if not metadata["grant_types"] <= client.grant_types:
+        # Adding a grant (a legacy one above all) needs the platform, like registering did.
+        raise InvalidMetadata("grant_types may be narrowed, never widened.")
     if (metadata["auth_method"] == PRIVATE_KEY_JWT) != (client.auth_method == PRIVATE_KEY_JWT):
         raise InvalidMetadata("Switching between secrets and private_key_jwt needs a new client.")
     updated = store.update(

@@ -106,8 +106,9 @@ class Holder:
 def new_holder(platform: Platform, currency: str = "EUR", balance: int = 100_000) -> Holder:
     """A fresh account holder with one account, created as `payplat users create` would."""
     local = json.loads((platform.state_dir / "local.json").read_text())
-    dynamodb = boto3.resource("dynamodb", endpoint_url=platform.aws_endpoint_url,
-                              **LOCAL_CREDENTIALS)
+    dynamodb = boto3.resource(
+        "dynamodb", endpoint_url=platform.aws_endpoint_url, **LOCAL_CREDENTIALS
+    )
     username = f"holder_{secrets.token_hex(4)}"
     password = secrets.token_urlsafe(16)
     user = create_user(
@@ -140,8 +141,9 @@ class App:
     @classmethod
     def seeded(cls, platform: Platform) -> App:
         app = platform.clients["app"]
-        return cls(platform, app["client_id"], app["client_secret"], app["redirect_uri"],
-                   app["scope"])
+        return cls(
+            platform, app["client_id"], app["client_secret"], app["redirect_uri"], app["scope"]
+        )
 
     def session(self, **kwargs: Any) -> OAuth2Session:
         return OAuth2Session(
@@ -272,7 +274,9 @@ class Tokens:
         )
 
 
-def audit_lines(platform: Platform, where: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+def audit_lines(
+    platform: Platform, where: Callable[[dict[str, Any]], bool]
+) -> list[dict[str, Any]]:
     """Audit records the functions wrote (functions.log), matching `where`."""
     found = []
     for line in (platform.state_dir / "functions.log").read_text().splitlines():

@@ -73,8 +73,10 @@ def test_register_then_token_then_api_call(platform: Platform) -> None:
     assert '"sandbox"' in accounts.headers["RateLimit-Policy"]
     assert audit_lines(
         platform,
-        lambda r: r["type"] == "client.registered"
-        and r["details"]["registered_client_id"] == registered["client_id"],
+        lambda r: (
+            r["type"] == "client.registered"
+            and r["details"]["registered_client_id"] == registered["client_id"]
+        ),
     )
 
 
@@ -96,23 +98,43 @@ def test_registration_needs_the_initial_access_token(platform: Platform) -> None
 @pytest.mark.parametrize(
     ("metadata", "error"),
     [
-        ({"grant_types": ["authorization_code"], "redirect_uris": ["http://shop.example/cb"]},
-         "invalid_redirect_uri"),
-        ({"grant_types": ["authorization_code"], "redirect_uris": ["https://x.example/#frag"]},
-         "invalid_redirect_uri"),
+        (
+            {"grant_types": ["authorization_code"], "redirect_uris": ["http://shop.example/cb"]},
+            "invalid_redirect_uri",
+        ),
+        (
+            {"grant_types": ["authorization_code"], "redirect_uris": ["https://x.example/#frag"]},
+            "invalid_redirect_uri",
+        ),
         ({"grant_types": ["authorization_code"]}, "invalid_redirect_uri"),
-        ({"grant_types": ["client_credentials"], "scope": "clients:manage"},
-         "invalid_client_metadata"),
-        ({"grant_types": ["urn:ietf:params:oauth:grant-type:device_code"]},
-         "invalid_client_metadata"),
-        ({"grant_types": ["client_credentials"], "owner": "usr_nobody"},
-         "invalid_client_metadata"),
+        (
+            {"grant_types": ["client_credentials"], "scope": "clients:manage"},
+            "invalid_client_metadata",
+        ),
+        (
+            {"grant_types": ["urn:ietf:params:oauth:grant-type:device_code"]},
+            "invalid_client_metadata",
+        ),
+        ({"grant_types": ["client_credentials"], "owner": "usr_nobody"}, "invalid_client_metadata"),
         ({"grant_types": ["client_credentials"], "plan": "token-ip"}, "invalid_client_metadata"),
-        ({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt"},
-         "invalid_client_metadata"),
+        (
+            {
+                "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "private_key_jwt",
+            },
+            "invalid_client_metadata",
+        ),
     ],
-    ids=["http-redirect", "fragment", "no-redirect", "admin-scope", "unknown-grant",
-         "unknown-owner", "internal-plan", "pkjwt-without-keys"],
+    ids=[
+        "http-redirect",
+        "fragment",
+        "no-redirect",
+        "admin-scope",
+        "unknown-grant",
+        "unknown-owner",
+        "internal-plan",
+        "pkjwt-without-keys",
+    ],
 )
 def test_bad_metadata_is_refused_per_rfc7591(
     platform: Platform, metadata: dict[str, Any], error: str
@@ -198,8 +220,10 @@ def test_secret_rotation_keeps_the_old_secret_working_until_the_overlap_ends(
     assert client_token(platform, registered["client_id"], new).status_code == 200
     assert audit_lines(
         platform,
-        lambda r: r["type"] == "client.secret_rotated"
-        and r["resource"] == f"client/{registered['client_id']}",
+        lambda r: (
+            r["type"] == "client.secret_rotated"
+            and r["resource"] == f"client/{registered['client_id']}"
+        ),
     )
 
 
@@ -246,16 +270,19 @@ def test_private_key_jwt_with_a_real_client_and_replay_refused(platform: Platfor
     session.register_client_auth_method(
         ShortLivedPrivateKeyJWT(platform.base_url, alg="ES256", headers={"kid": "k1"})
     )
-    token = session.fetch_token(f"{platform.base_url}/oauth/token",
-                                grant_type="client_credentials")
+    token = session.fetch_token(f"{platform.base_url}/oauth/token", grant_type="client_credentials")
 
     # Then it gets a token that works
     assert api_get(platform, "/v1/payments", token["access_token"]).status_code == 200
 
     # And the same assertion a second time is refused (jti seen)
     assertion = private_key_jwt_sign(
-        key, client_id=registered["client_id"], token_endpoint=platform.base_url, alg="ES256",
-        header={"kid": "k1"}, expires_in=ASSERTION_LIFETIME_S,
+        key,
+        client_id=registered["client_id"],
+        token_endpoint=platform.base_url,
+        alg="ES256",
+        header={"kid": "k1"},
+        expires_in=ASSERTION_LIFETIME_S,
     )
     form = {
         "grant_type": "client_credentials",
@@ -269,19 +296,30 @@ def test_private_key_jwt_with_a_real_client_and_replay_refused(platform: Platfor
 
     # And an assertion for another audience (the token endpoint URL) is refused too
     wrong_aud = private_key_jwt_sign(
-        key, client_id=registered["client_id"], token_endpoint=f"{platform.base_url}/oauth/token",
-        alg="ES256", header={"kid": "k1"}, expires_in=ASSERTION_LIFETIME_S,
+        key,
+        client_id=registered["client_id"],
+        token_endpoint=f"{platform.base_url}/oauth/token",
+        alg="ES256",
+        header={"kid": "k1"},
+        expires_in=ASSERTION_LIFETIME_S,
     )
-    refused = requests.post(f"{platform.base_url}/oauth/token",
-                            data={**form, "client_assertion": wrong_aud}, timeout=10)
+    refused = requests.post(
+        f"{platform.base_url}/oauth/token", data={**form, "client_assertion": wrong_aud}, timeout=10
+    )
     assert refused.status_code == 401
     # And so is one that lives an hour (authlib's default)
     long_lived = private_key_jwt_sign(
-        key, client_id=registered["client_id"], token_endpoint=platform.base_url,
-        alg="ES256", header={"kid": "k1"},
+        key,
+        client_id=registered["client_id"],
+        token_endpoint=platform.base_url,
+        alg="ES256",
+        header={"kid": "k1"},
     )
-    refused = requests.post(f"{platform.base_url}/oauth/token",
-                            data={**form, "client_assertion": long_lived}, timeout=10)
+    refused = requests.post(
+        f"{platform.base_url}/oauth/token",
+        data={**form, "client_assertion": long_lived},
+        timeout=10,
+    )
     assert refused.status_code == 401
 
 
@@ -297,7 +335,9 @@ def test_wrong_secret_is_invalid_client_with_a_challenge(platform: Platform) -> 
 def test_an_unsupported_grant_type(platform: Platform) -> None:
     merchant = platform.clients["merchant"]
     response = client_token(
-        platform, merchant["client_id"], merchant["client_secret"],
+        platform,
+        merchant["client_id"],
+        merchant["client_secret"],
         grant_type="urn:ietf:params:oauth:grant-type:device_code",
     )
     assert response.status_code == 400 and response.json()["error"] == "unsupported_grant_type"
@@ -329,8 +369,7 @@ def test_a_disabled_client_gets_no_token_and_its_tokens_stop(platform: Platform)
 
 
 def test_introspection_and_revocation(platform: Platform) -> None:
-    registered = register(platform, grant_types=["client_credentials"],
-                          scope="payments:read")
+    registered = register(platform, grant_types=["client_credentials"], scope="payments:read")
     cid, secret = registered["client_id"], registered["client_secret"]
     access = client_token(platform, cid, secret).json()["access_token"]
 
@@ -350,18 +389,21 @@ def test_introspection_and_revocation(platform: Platform) -> None:
         assert introspect(platform, token, cid, secret) == {"active": False}
 
     # Revocation: 200, the token is inactive and refused by the API
-    revoked = requests.post(f"{platform.base_url}/oauth/revoke", data={"token": access},
-                            auth=(cid, secret), timeout=10)
+    revoked = requests.post(
+        f"{platform.base_url}/oauth/revoke", data={"token": access}, auth=(cid, secret), timeout=10
+    )
     assert revoked.status_code == 200
     assert introspect(platform, access, cid, secret) == {"active": False}
     assert api_get(platform, "/v1/payments", access).status_code == 401
     # Unknown tokens: still 200 (RFC 7009 §2.2)
-    unknown = requests.post(f"{platform.base_url}/oauth/revoke", data={"token": "nope"},
-                            auth=(cid, secret), timeout=10)
+    unknown = requests.post(
+        f"{platform.base_url}/oauth/revoke", data={"token": "nope"}, auth=(cid, secret), timeout=10
+    )
     assert unknown.status_code == 200
     # And without client authentication: 401
-    anonymous = requests.post(f"{platform.base_url}/oauth/revoke", data={"token": access},
-                              timeout=10)
+    anonymous = requests.post(
+        f"{platform.base_url}/oauth/revoke", data={"token": access}, timeout=10
+    )
     assert anonymous.status_code == 401
 
 
@@ -390,8 +432,7 @@ def test_the_password_grant_only_when_registered_and_audited(platform: Platform)
     refused = client_token(platform, merchant["client_id"], merchant["client_secret"], **form)
     assert refused.status_code == 400 and refused.json()["error"] == "unauthorized_client"
 
-    legacy = register(platform, grant_types=["password", "refresh_token"],
-                      scope="accounts:read")
+    legacy = register(platform, grant_types=["password", "refresh_token"], scope="accounts:read")
     response = client_token(platform, legacy["client_id"], legacy["client_secret"], **form)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -400,16 +441,18 @@ def test_the_password_grant_only_when_registered_and_audited(platform: Platform)
     assert [a["id"] for a in accounts] == [holder.account_id]
     issued = audit_lines(
         platform,
-        lambda r: r["type"] == "token.issued" and r["actor"].get("client_id") == legacy[
-            "client_id"],
+        lambda r: (
+            r["type"] == "token.issued" and r["actor"].get("client_id") == legacy["client_id"]
+        ),
     )
     assert issued[-1]["details"]["legacy_grant"] is True
     assert holder.password not in str(issued)
 
 
 def test_the_implicit_grant_only_when_registered(platform: Platform) -> None:
-    implicit = register(platform, grant_types=["implicit"], redirect_uris=[CALLBACK],
-                        scope="accounts:read")
+    implicit = register(
+        platform, grant_types=["implicit"], redirect_uris=[CALLBACK], scope="accounts:read"
+    )
     url = (
         f"{platform.base_url}/oauth/authorize?response_type=token&client_id="
         f"{implicit['client_id']}&redirect_uri={CALLBACK}&state=st1&scope=accounts:read"

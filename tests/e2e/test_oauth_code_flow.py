@@ -17,8 +17,8 @@ from tests.e2e.oauth_support import (
     audit_lines,
     consent,
     introspect,
-    query_of,
     new_holder,
+    query_of,
     register,
     the_form,
 )
@@ -83,13 +83,20 @@ def test_login_consent_code_token_api_refresh_and_rotation(platform: Platform, a
 
     # And the whole story is in the audit trail, without a token or password in it
     story = audit_lines(
-        platform, lambda r: r["actor"].get("sub") == "usr_alice" and r["type"] in {
-            "login.succeeded", "consent.granted", "token.issued"}
+        platform,
+        lambda r: (
+            r["actor"].get("sub") == "usr_alice"
+            and r["type"] in {"login.succeeded", "consent.granted", "token.issued"}
+        ),
     )
     assert {r["type"] for r in story} >= {"login.succeeded", "consent.granted", "token.issued"}
     text = "\n".join(str(r) for r in story)
-    for secret in (token["access_token"], token["refresh_token"], params["code"],
-                   platform.users["alice"]["password"]):
+    for secret in (
+        token["access_token"],
+        token["refresh_token"],
+        params["code"],
+        platform.users["alice"]["password"],
+    ):
         assert secret not in text
 
 
@@ -201,8 +208,9 @@ def test_pkce_missing_is_refused_at_the_redirect_uri(platform: Platform, app: Ap
 
 
 def test_pkce_plain_is_refused(platform: Platform, app: App) -> None:
-    url = app.authorization_url().replace("code_challenge_method=S256",
-                                          "code_challenge_method=plain")
+    url = app.authorization_url().replace(
+        "code_challenge_method=S256", "code_challenge_method=plain"
+    )
     params = _authorize_error(platform, app, url)
     assert params["error"] == "invalid_request" and "S256" in params["error_description"]
 
@@ -257,10 +265,12 @@ def test_a_redirect_uri_mismatch_at_the_token_endpoint_is_refused(
 def test_refresh_reuse_revokes_the_whole_family(platform: Platform, app: App) -> None:
     # Given a family two refreshes long
     first = app.exchange(consent(platform, app))
-    second = app.token_request(grant_type="refresh_token",
-                               refresh_token=first["refresh_token"]).json()
-    third = app.token_request(grant_type="refresh_token",
-                              refresh_token=second["refresh_token"]).json()
+    second = app.token_request(
+        grant_type="refresh_token", refresh_token=first["refresh_token"]
+    ).json()
+    third = app.token_request(
+        grant_type="refresh_token", refresh_token=second["refresh_token"]
+    ).json()
 
     # When the first (rotated) refresh token is replayed
     replay = app.token_request(grant_type="refresh_token", refresh_token=first["refresh_token"])
@@ -278,9 +288,7 @@ def test_refresh_reuse_revokes_the_whole_family(platform: Platform, app: App) ->
 # -- the login page -------------------------------------------------------------------------
 
 
-def test_a_wrong_password_shows_the_form_again_and_is_audited(
-    platform: Platform, app: App
-) -> None:
+def test_a_wrong_password_shows_the_form_again_and_is_audited(platform: Platform, app: App) -> None:
     browser = Browser(platform)
     browser.open(app.authorization_url())
     page = browser.log_in(new_holder(platform), password="not-the-password")

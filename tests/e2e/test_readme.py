@@ -30,7 +30,7 @@ def run(platform: Platform, script: str, cwd: Path) -> str:
         ".payplat/local.json", str(platform.state_dir / "local.json")
     )
     result = subprocess.run(  # noqa: S603
-        ["/bin/bash", "-euo", "pipefail", "-c", script],  # noqa: S607
+        ["/bin/bash", "-euo", "pipefail", "-c", script],
         cwd=cwd,
         capture_output=True,
         text=True,

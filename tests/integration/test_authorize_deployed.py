@@ -67,8 +67,14 @@ def test_the_authorize_round_trip_under_the_stage_path(
     jar = cookie.split(";", 1)[0]
 
     # When alice logs in and approves through the same forms
-    form = urlencode({**_hidden(page["body"]), "action": "login", "username": "alice",
-                      "password": seeded_users["alice"]["password"]})
+    form = urlencode(
+        {
+            **_hidden(page["body"]),
+            "action": "login",
+            "username": "alice",
+            "password": seeded_users["alice"]["password"],
+        }
+    )
     headers = {"content-type": "application/x-www-form-urlencoded", "cookie": jar}
     consent = _call(oauth_handler, _event("POST", body=form, **headers))
     assert consent["statusCode"] == 200, consent["body"]
@@ -77,9 +83,9 @@ def test_the_authorize_round_trip_under_the_stage_path(
 
     # Then the app gets its code, state and our issuer, and the cookie is cleared
     assert redirect["statusCode"] == 302
-    location = (redirect.get("headers") or {}).get("Location") or redirect[
-        "multiValueHeaders"
-    ]["Location"][0]
+    location = (redirect.get("headers") or {}).get("Location") or redirect["multiValueHeaders"][
+        "Location"
+    ][0]
     params = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
     assert location.startswith(app.redirect_uri)
     assert params["state"] == "s-1" and params["iss"] == ISSUER and params["code"]

@@ -100,8 +100,9 @@ def test_a_rotation_publishes_first_signs_later_and_retires_the_old_key_after_it
 def test_a_second_rotation_drops_keys_whose_tokens_are_all_expired() -> None:
     registry, kms = FakeRegistry(), FakeKms()
     rotate(registry, kms, CONFIGURED, now=T0, publish_lead_s=0, retire_after_s=100)
-    second, in_force = rotate(registry, kms, "unused", now=T0 + 500, publish_lead_s=0,
-                              retire_after_s=100)
+    second, in_force = rotate(
+        registry, kms, "unused", now=T0 + 500, publish_lead_s=0, retire_after_s=100
+    )
     assert [k.key_id for k in in_force] == ["key-1", "key-2"]
     assert current(in_force, T0 + 500) == second
 

@@ -148,7 +148,12 @@ def test_an_unknown_client_is_indistinguishable_from_a_bad_secret(
 @pytest.mark.parametrize(
     ("form", "headers", "status", "error"),
     [
-        ({"grant_type": "urn:ietf:params:oauth:grant-type:device_code"}, {}, 400, "unsupported_grant_type"),
+        (
+            {"grant_type": "urn:ietf:params:oauth:grant-type:device_code"},
+            {},
+            400,
+            "unsupported_grant_type",
+        ),
         ({}, {}, 400, "invalid_request"),
         ("grant_type=client_credentials&grant_type=client_credentials", {}, 400, "invalid_request"),
         (

@@ -22,7 +22,16 @@ SUMMARIES = {
     "health": "Liveness probe",
     "oauth_metadata": "Authorization server metadata (RFC 8414)",
     "jwks": "Token signing keys (RFC 7517)",
-    "token": "Get an access token (client credentials)",
+    "token": "Get an access token (client credentials, authorization code, refresh, password)",
+    "authorize": "Authorization endpoint: the account holder's login and consent page (HTML)",
+    "authorize_submit": "The login and consent page's form (HTML form post)",
+    "introspect": "Is this token active? (RFC 7662)",
+    "revoke": "Revoke an access or refresh token (RFC 7009)",
+    "register": "Register a client (RFC 7591; initial access token with clients:manage)",
+    "get_registration": "Read a registration (RFC 7592; registration access token)",
+    "update_registration": "Replace a registration's metadata (RFC 7592)",
+    "delete_registration": "Delete a registration and stop its tokens (RFC 7592)",
+    "rotate_secret": "Rotate the client secret; the old one works until the overlap ends",
     "openapi": "This document",
     "docs": "Interactive API reference",
     "list_accounts": "List your accounts",
@@ -156,10 +165,26 @@ def _operation(route: Route) -> dict[str, Any]:
                         "type": "object",
                         "required": ["grant_type"],
                         "properties": {
-                            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                            "grant_type": {
+                                "type": "string",
+                                "enum": [
+                                    "client_credentials",
+                                    "authorization_code",
+                                    "refresh_token",
+                                    "password",
+                                ],
+                            },
                             "scope": {"type": "string"},
+                            "code": {"type": "string"},
+                            "redirect_uri": {"type": "string"},
+                            "code_verifier": {"type": "string"},
+                            "refresh_token": {"type": "string"},
+                            "username": {"type": "string"},
+                            "password": {"type": "string"},
                             "client_id": {"type": "string"},
                             "client_secret": {"type": "string"},
+                            "client_assertion_type": {"type": "string"},
+                            "client_assertion": {"type": "string"},
                         },
                     }
                 }
@@ -168,8 +193,11 @@ def _operation(route: Route) -> dict[str, Any]:
     return operation
 
 
+_OK_STATUS = {"create_refund": "201", "register": "201", "delete_registration": "204"}
+
+
 def _responses(route: Route) -> dict[str, Any]:
-    ok = "201" if route.name == "create_refund" else "200"
+    ok = _OK_STATUS.get(route.name, "200")
     error = "OAuthError" if route.function.value == "oauth" else "Error"
     error_body = {
         "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{error}"}}}

@@ -8,6 +8,10 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.constructs import Api, Audit, CoreLayer, Data, Functions, Schedules, SigningKey
+from infra.resources import AUDIT_STREAM, TABLES
+from payplat.config import Env
+
+_ENV_PREFIX = "PAYPLAT_"
 
 
 class PayplatStack(Stack):
@@ -33,6 +37,25 @@ class PayplatStack(Stack):
         self.schedules = Schedules(self, "Schedules", expirer=self.functions.expirer.function)
         for function in self.functions.all:
             self.audit.subscribe(function.spec.name.capitalize(), function.log_group)
+        self._build_outputs()
 
+    def _build_outputs(self) -> None:
+        # On the stack itself, not in a construct: there an output's id would carry a path and
+        # a hash, and operators look these up by id.
         CfnOutput(self, "ApiUrl", value=self.api.base_url, description="Base URL of the API")
-        CfnOutput(self, "Issuer", value=self.api.base_url, description="Access-token issuer")
+        # What the `payplat` CLI reads to work on this deployment instead of a local one.
+        self._env_output(Env.ISSUER, self.api.base_url, "access-token issuer (the base URL)")
+        for table in TABLES:
+            self._env_output(table.env, self.data.table(table).table_name, f"{table.id} table")
+        self._env_output(
+            Env.SIGNING_KEY_ID, self.signing_key.key_arn, "signing key created at deployment"
+        )
+        self._env_output(AUDIT_STREAM.env, self.audit.stream.stream_name, "audit stream")
+
+    def _env_output(self, env: str, value: str, what: str) -> CfnOutput:
+        """An output for one env var: `PAYPLAT_RATE_LIMITS_TABLE` -> `RateLimitsTable`, its
+        description starting with the variable's name, so a script can export them all."""
+        if not env.startswith(_ENV_PREFIX):
+            raise ValueError(f"{env} is not a payplat environment variable")
+        output_id = "".join(part.capitalize() for part in env.removeprefix(_ENV_PREFIX).split("_"))
+        return CfnOutput(self, output_id, value=value, description=f"{env}: the {what}")

@@ -77,6 +77,40 @@ _PUBLIC_ROUTE_REASONS = {
         "RFC 6749 token endpoint: the client authenticates with its credentials in the "
         "request, checked by the oauth function, before any token exists"
     ),
+    "authorize": (
+        "RFC 6749 authorization endpoint: the account holder's browser reaches it before any "
+        "token exists; the oauth function checks the client and redirect URI and shows its "
+        "login page"
+    ),
+    "authorize_submit": (
+        "The authorize page's login and consent form post: the account holder's password and a "
+        "CSRF token bound to the authorization request, both checked by the oauth function"
+    ),
+    "introspect": (
+        "RFC 7662 introspection: the calling client authenticates with its credentials in the "
+        "request, checked by the oauth function; other clients' tokens read as inactive unless "
+        "it holds clients:manage"
+    ),
+    "revoke": (
+        "RFC 7009 revocation: the calling client authenticates with its credentials in the "
+        "request, checked by the oauth function, and revokes only its own tokens"
+    ),
+    "get_registration": (
+        "RFC 7592 client configuration endpoint: the registration access token is checked by "
+        "the oauth function, not an API access token the authorizer could validate"
+    ),
+    "update_registration": (
+        "RFC 7592 client configuration endpoint: the registration access token is checked by "
+        "the oauth function, not an API access token the authorizer could validate"
+    ),
+    "delete_registration": (
+        "RFC 7592 client configuration endpoint: the registration access token is checked by "
+        "the oauth function, not an API access token the authorizer could validate"
+    ),
+    "rotate_secret": (
+        "Client secret rotation on the RFC 7592 configuration endpoint: the registration "
+        "access token is checked by the oauth function"
+    ),
     "openapi": "The OpenAPI document partners read before they hold any credential",
     "docs": "The API reference page rendering the public OpenAPI document",
 }

@@ -13,8 +13,8 @@ from constructs import Construct
 
 from infra.resources import CLIENTS, LEDGER, TABLES, USERS, TableSpec
 
-# Money, partner registrations and account holders cannot be recreated; tokens and rate-limit buckets expire
-# by TTL anyway, so a mistaken delete of those costs nothing lasting.
+# Money, partner registrations and account holders cannot be recreated; tokens and rate-limit
+# buckets expire by TTL anyway, so a mistaken delete of those costs nothing lasting.
 _DELETION_PROTECTED = frozenset({CLIENTS.id, USERS.id, LEDGER.id})
 
 # Explicit action lists instead of `table.grant_*_data`: those add `<table>/index/*` and
@@ -35,8 +35,18 @@ _WRITE_ACTIONS = (
 
 
 class Access(Enum):
+    # Query on the indexes a `TableAccess` names and nothing on the table's own items: for a
+    # function that only ever lists through an index.
+    QUERY_INDEXES = "query_indexes"
     READ = "read"
     READ_WRITE = "read_write"
+
+
+_TABLE_ACTIONS = {
+    Access.QUERY_INDEXES: (),
+    Access.READ: _READ_ACTIONS,
+    Access.READ_WRITE: _READ_ACTIONS + _WRITE_ACTIONS,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +56,10 @@ class TableAccess:
 
     access: Access
     indexes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.access is Access.QUERY_INDEXES and not self.indexes:
+            raise ValueError("QUERY_INDEXES access names at least one index")
 
 
 READ = TableAccess(Access.READ)
@@ -65,10 +79,11 @@ class Data(Construct):
     def grant(self, grantee: iam.IGrantable, spec: TableSpec, access: TableAccess) -> None:
         """Give `grantee` exactly `access` on the table, and Query on the indexes it names."""
         table = self.table(spec)
-        actions = _READ_ACTIONS if access.access is Access.READ else _READ_ACTIONS + _WRITE_ACTIONS
-        iam.Grant.add_to_principal(
-            grantee=grantee, actions=list(actions), resource_arns=[table.table_arn]
-        )
+        actions = _TABLE_ACTIONS[access.access]
+        if actions:
+            iam.Grant.add_to_principal(
+                grantee=grantee, actions=list(actions), resource_arns=[table.table_arn]
+            )
         if access.indexes:
             iam.Grant.add_to_principal(
                 grantee=grantee,

@@ -25,12 +25,13 @@ from infra.constructs.names import (
     METRICS_NAMESPACE,
     OAUTH,
     PAYMENTS,
+    REFRESH_TOKEN_TTL_S,
     RUNTIME,
     SERVICE_NAME,
     FunctionSpec,
 )
 from infra.constructs.signing_key import SigningKey
-from infra.resources import AUDIENCE_PATH, CLIENTS, LEDGER, RATE_LIMITS, TOKENS, TableSpec
+from infra.resources import AUDIENCE_PATH, CLIENTS, LEDGER, RATE_LIMITS, TOKENS, USERS, TableSpec
 from payplat.config import Env
 from payplat.routes import Function
 
@@ -38,11 +39,16 @@ from payplat.routes import Function
 # each table's name.
 TABLE_ACCESS: Mapping[str, Mapping[TableSpec, TableAccess]] = {
     AUTHORIZER.name: {},  # stateless JWT validation: no table, no key (DESIGN)
-    # The token endpoint is throttled per IP and client id in the rate-limits table.
+    # Registration writes clients; grants, codes, refresh tokens and the key registry live in
+    # tokens; token, login and registration-management requests are throttled (and revocations
+    # recorded) in rate-limits. Account holders are created by operators, never by it, and the
+    # consent page lists a holder's accounts through by_owner: no ledger item by key.
     OAUTH.name: {
         CLIENTS: READ_WRITE,
+        USERS: READ,
         TOKENS: READ_WRITE,
         RATE_LIMITS: READ_WRITE,
+        LEDGER: TableAccess(Access.QUERY_INDEXES, indexes=("by_owner",)),
     },
     PAYMENTS.name: {
         CLIENTS: READ,
@@ -198,6 +204,7 @@ class Functions(Construct):
                 **self._token_env,
                 Env.SIGNING_KEY_ID: signing_key.key_arn,
                 Env.ACCESS_TOKEN_TTL_S: str(ACCESS_TOKEN_TTL_S),
+                Env.REFRESH_TOKEN_TTL_S: str(REFRESH_TOKEN_TTL_S),
             },
         )
         signing_key.grant_sign(oauth.role)

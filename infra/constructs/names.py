@@ -35,6 +35,8 @@ LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 STAGE_NAME = "live"
 JWKS_PATH = ROUTES_BY_NAME["jwks"].path
 ACCESS_TOKEN_TTL_S = 600
+# Explicit (it is also OAuthSettings' default) so the template shows what partners get.
+REFRESH_TOKEN_TTL_S = 14 * 86_400
 
 AUTHORIZER_CACHE_TTL_S = 300  # DESIGN: policy cached <= 300 s
 STAGE_THROTTLE_RATE_RPS = 100
@@ -72,7 +74,11 @@ AUTHORIZER = FunctionSpec(
     timeout_s=5,
     lambda_json_logs=True,
 )
-OAUTH = FunctionSpec(Function.OAUTH, "OAuth 2.0 authorization server: token, metadata, JWKS")
+OAUTH = FunctionSpec(
+    Function.OAUTH,
+    "OAuth 2.0 authorization server: token, authorize, introspect, revoke, registration, "
+    "metadata, JWKS",
+)
 PAYMENTS = FunctionSpec(Function.PAYMENTS, "Payments resource API behind the authorizer")
 EXPIRER = FunctionSpec(
     "expirer",

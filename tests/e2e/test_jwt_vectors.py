@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import jwt
 import pytest
 import requests
+from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -79,7 +81,8 @@ class Forger:
 
     platform: Platform
     kms: Any
-    kid: str  # the kid the JWKS publishes (the platform's KMS key)
+    kid: str  # the kid of the key signing now (published in the JWKS)
+    signing_key_id: str  # that KMS key
     public_pem: bytes  # that key as PEM, the classic HS256 "secret"
     retired_key_id: str  # a KMS key the JWKS does not publish
     retired_kid: str
@@ -132,7 +135,7 @@ class Forger:
 
     def sign(self, message: bytes, signer: str) -> bytes:
         if signer in {"kms", "retired"}:
-            key_id = SIGNING_KEY.alias if signer == "kms" else self.retired_key_id
+            key_id = self.signing_key_id if signer == "kms" else self.retired_key_id
             response = self.kms.sign(
                 KeyId=key_id,
                 Message=message,
@@ -174,12 +177,22 @@ def forge(platform: Platform) -> Iterator[Forger]:
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
+    # The forger signs with the very key the platform signs with now (a test elsewhere may
+    # have rotated keys), and that key must be in the JWKS, or the positive control and every
+    # "validly signed" vector would be meaningless.
+    merchant = platform.clients["merchant"]
+    issued = requests.post(
+        f"{platform.base_url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(merchant["client_id"], merchant["client_secret"]),
+        timeout=TIMEOUT_S,
+    ).json()["access_token"]
+    kid = jwt.get_unverified_header(issued)["kid"]
     jwks = requests.get(f"{platform.base_url}/.well-known/jwks.json", timeout=TIMEOUT_S).json()
-    (published,) = jwks["keys"]
-    # The forger must sign with the very key the JWKS publishes, or the positive control and
-    # every "validly signed" vector would be meaningless.
-    kms_jwk = public_jwk(kms.get_public_key(KeyId=SIGNING_KEY.alias)["PublicKey"])
-    assert kms_jwk["kid"] == published["kid"]
+    [published] = [key for key in jwks["keys"] if key["kid"] == kid]
+    [signing_key_id] = [
+        key["KeyId"] for key in kms.list_keys()["Keys"] if _kid_of(kms, key["KeyId"]) == kid
+    ]
     public_pem = ECAlgorithm.from_jwk(published).public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -193,11 +206,20 @@ def forge(platform: Platform) -> Iterator[Forger]:
         platform=platform,
         kms=kms,
         kid=published["kid"],
+        signing_key_id=signing_key_id,
         public_pem=public_pem,
         retired_key_id=retired_key_id,
         retired_kid=retired_kid,
     )
     kms.schedule_key_deletion(KeyId=retired_key_id, PendingWindowInDays=7)
+
+
+def _kid_of(kms: Any, key_id: str) -> str | None:
+    """The RFC 7638 kid of a KMS key, None for keys that are not ES256 signing keys."""
+    try:
+        return public_jwk(kms.get_public_key(KeyId=key_id)["PublicKey"])["kid"]
+    except (ClientError, ValueError):
+        return None
 
 
 def _get_payments(platform: Platform, token: str) -> requests.Response:

@@ -140,6 +140,62 @@ def test_protected_routes_use_the_single_request_authorizer(synth: Synthesized) 
             assert "AuthorizerId" not in method, route.name
 
 
+def test_the_authorization_server_routes_are_public_but_registration(
+    synth: Synthesized,
+) -> None:
+    # Given the methods under /oauth and the oauth function
+    methods = {
+        key: method
+        for key, method in _methods_by_route(synth).items()
+        if key[1].startswith("/oauth")
+    }
+    [authorizer_id] = synth.of_type("AWS::ApiGateway::Authorizer")
+    oauth = synth.logical_id(synth.stack.functions.oauth.function)
+
+    # Then they are the authorization server's endpoints, every one served by oauth
+    assert set(methods) == {
+        ("POST", "/oauth/token"),
+        ("GET", "/oauth/authorize"),
+        ("POST", "/oauth/authorize"),
+        ("POST", "/oauth/introspect"),
+        ("POST", "/oauth/revoke"),
+        ("POST", "/oauth/register"),
+        ("GET", "/oauth/register/{client_id}"),
+        ("PUT", "/oauth/register/{client_id}"),
+        ("DELETE", "/oauth/register/{client_id}"),
+        ("POST", "/oauth/register/{client_id}/secret"),
+    }
+    assert {_integration_function(method) for method in methods.values()} == {oauth}
+    # And registration (RFC 7591) takes a clients:manage access token, checked by the
+    # authorizer; everything else authenticates in the function (client credentials, the
+    # login form, the RFC 7592 registration access token), so the gateway checks nothing
+    register = methods.pop(("POST", "/oauth/register"))
+    assert register["AuthorizationType"] == "CUSTOM"
+    assert register["AuthorizerId"] == {"Ref": authorizer_id}
+    for key, method in methods.items():
+        assert method["AuthorizationType"] == "NONE", key
+        assert "AuthorizerId" not in method, key
+
+
+def test_no_request_validation_or_model_stands_between_a_request_and_its_function(
+    synth: Synthesized,
+) -> None:
+    # Given the API's methods and the REST API itself
+    methods = _methods_by_route(synth)
+    [rest_api] = synth.of_type("AWS::ApiGateway::RestApi").values()
+
+    # Then no validator or model exists: HTML form posts, JSON registrations, PUT and DELETE
+    # reach the function, which answers RFC 6749/7591 errors itself
+    assert not synth.of_type("AWS::ApiGateway::RequestValidator")
+    assert not synth.of_type("AWS::ApiGateway::Model")
+    for key, method in methods.items():
+        assert "RequestValidatorId" not in method, key
+        assert "RequestModels" not in method, key
+        assert not any(method.get("RequestParameters", {}).values()), key
+    # And no media type is binary, so form and JSON bodies arrive as text
+    assert "BinaryMediaTypes" not in rest_api["Properties"]
+
+
 @pytest.mark.parametrize("spec", GATEWAY_RESPONSES, ids=lambda spec: spec.response_type)
 def test_gateway_responses_match_their_spec(synth: Synthesized, spec: GatewayResponse) -> None:
     # Given the gateway responses in the template, by type
@@ -389,18 +445,6 @@ def _custom_response(synth: Synthesized, rule: Json) -> WafResponse:
         headers={header["Name"]: header["Value"] for header in custom["ResponseHeaders"]},
         body=_web_acl(synth)["CustomResponseBodies"][key]["Content"],
     )
-
-
-def test_outputs_give_the_base_url_as_api_url_and_issuer(synth: Synthesized) -> None:
-    # Given the stack outputs
-    outputs = synth.json["Outputs"]
-
-    # Then ApiUrl and Issuer are the same https://{api}.execute-api.../{stage} URL
-    assert outputs["ApiUrl"]["Value"] == outputs["Issuer"]["Value"]
-    parts = outputs["Issuer"]["Value"]["Fn::Join"][1]
-    assert parts[0] == "https://"
-    assert parts[-1] == f"/{STAGE_NAME}"
-    assert {"Ref": synth.logical_id(synth.stack.api.rest_api)} in parts
 
 
 def test_the_largest_valid_payment_body_passes_the_edge(synth: Synthesized) -> None:

@@ -13,10 +13,12 @@ import pytest
 
 from infra.constructs.functions import PayplatFunction
 from infra.constructs.names import (
+    ACCESS_TOKEN_TTL_S,
     AUTHORIZER,
     EXPIRER,
     OAUTH,
     PAYMENTS,
+    REFRESH_TOKEN_TTL_S,
     STAGE_NAME,
     FunctionSpec,
 )
@@ -29,13 +31,43 @@ from infra.resources import (
     SIGNING_KEY,
     TABLES,
     TOKENS,
+    USERS,
     TableSpec,
 )
-from payplat.config import AuthorizerSettings, Env, OAuthSettings, PaymentsSettings
+from payplat.config import (
+    AuthorizerSettings,
+    Env,
+    OAuthSettings,
+    PaymentsSettings,
+    from_mapping,
+)
+from payplat.dal.kms_signer import PURPOSE_TAG
 from tests.infra.synthesized import Json, Synthesized
 
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+READ_ACTIONS = {
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:ConditionCheckItem",
+}
 FUNCTIONS = (AUTHORIZER, OAUTH, PAYMENTS, EXPIRER)
+SIGN_ACTIONS = {"kms:Sign", "kms:GetPublicKey"}
+# Every KMS key of the stack's account and region, as the template spells it.
+ANY_KEY_ARN: Json = {
+    "Fn::Join": [
+        "",
+        [
+            "arn:",
+            {"Ref": "AWS::Partition"},
+            ":kms:",
+            {"Ref": "AWS::Region"},
+            ":",
+            {"Ref": "AWS::AccountId"},
+            ":key/*",
+        ],
+    ]
+}
 
 
 def _function(synth: Synthesized, spec: FunctionSpec) -> PayplatFunction:
@@ -72,6 +104,28 @@ def _index_grants(synth: Synthesized, spec: FunctionSpec) -> dict[str, set[str]]
 
 def _index_arn(synth: Synthesized, spec: TableSpec, name: str) -> str:
     return json.dumps({"Fn::Join": ["", [_table_arn(synth, spec), f"/index/{name}"]]})
+
+
+def _env(synth: Synthesized, spec: FunctionSpec) -> Json:
+    variables: Json = synth.properties(_function(synth, spec).function)["Environment"]["Variables"]
+    return variables
+
+
+def _as_deployed(env: Json) -> dict[str, str]:
+    """The env as strings, CloudFormation references standing in for what they resolve to."""
+    return {name: v if isinstance(v, str) else json.dumps(v) for name, v in env.items()}
+
+
+def _is_tagged_keys_statement(statement: Json) -> bool:
+    """The one statement that may name every key: Sign/GetPublicKey on token-signing keys."""
+    tag_key, tag_value = PURPOSE_TAG
+    return (
+        statement["Effect"] == "Allow"
+        and set(_actions(statement)) == SIGN_ACTIONS
+        and _resources(statement) == [ANY_KEY_ARN]
+        and statement.get("Condition")
+        == {"StringEquals": {f"aws:ResourceTag/{tag_key}": tag_value}}
+    )
 
 
 def _dynamodb_grants(synth: Synthesized, spec: FunctionSpec) -> dict[str, set[str]]:
@@ -114,17 +168,44 @@ def test_authorizer_role_has_no_data_or_key_permissions(synth: Synthesized) -> N
     }
 
 
-def test_oauth_can_sign_only_with_the_signing_key(synth: Synthesized) -> None:
+def test_oauth_can_sign_with_the_signing_key_and_tagged_keys_only(synth: Synthesized) -> None:
     # Given the oauth role's KMS statements
     key_arn = {"Fn::GetAtt": [synth.logical_id(synth.stack.signing_key.key), "Arn"]}
     kms = [s for s in _statements(synth, OAUTH) if any(a.startswith("kms:") for a in _actions(s))]
 
-    # Then it may Sign and GetPublicKey, on the signing key only
-    assert kms, "oauth has no KMS permission"
-    for statement in kms:
-        assert set(_actions(statement)) <= {"kms:Sign", "kms:GetPublicKey"}
-        assert _resources(statement) == [key_arn]
-    assert {a for s in kms for a in _actions(s)} == {"kms:Sign", "kms:GetPublicKey"}
+    # Then there are two, each granting Sign and GetPublicKey and nothing else: one on the
+    # deployed key, one on the keys `payplat keys rotate` creates, narrowed by their tag
+    assert len(kms) == 2, kms
+    [by_arn] = [s for s in kms if _resources(s) == [key_arn]]
+    [by_tag] = [s for s in kms if s is not by_arn]
+    assert set(_actions(by_arn)) == SIGN_ACTIONS
+    assert "Condition" not in by_arn
+    assert _is_tagged_keys_statement(by_tag), by_tag
+    assert by_tag["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/payplat:purpose": "token-signing"}
+    }
+
+
+def test_only_oauth_may_use_tagged_keys(synth: Synthesized) -> None:
+    # Given every function's statements
+    tagged = {
+        spec.name
+        for spec in FUNCTIONS
+        for statement in _statements(synth, spec)
+        if "kms:" in json.dumps(statement.get("Action")) and _is_tagged_keys_statement(statement)
+    }
+
+    # Then the tag-scoped signing statement is oauth's alone
+    assert tagged == {OAUTH.name}
+
+
+def test_the_signing_key_carries_the_purpose_tag_rotated_keys_get(synth: Synthesized) -> None:
+    # Given the deployed signing key
+    tags = synth.properties(synth.stack.signing_key.key).get("Tags", [])
+
+    # Then it is tagged as `payplat keys rotate` tags its keys, so one rule covers both
+    tag_key, tag_value = PURPOSE_TAG
+    assert {"Key": tag_key, "Value": tag_value} in tags
 
 
 def test_payments_cannot_use_the_signing_key(synth: Synthesized) -> None:
@@ -144,9 +225,12 @@ def test_table_grants_are_exactly_what_each_function_needs(synth: Synthesized) -
     def table(spec: TableSpec) -> str:
         return synth.logical_id(synth.stack.data.table(spec))
 
-    # Then oauth reads and writes clients, tokens and its throttling buckets, nothing else
-    assert set(oauth) == {table(CLIENTS), table(TOKENS), table(RATE_LIMITS)}
-    assert all(actions >= WRITE_ACTIONS for actions in oauth.values())
+    # Then oauth reads and writes clients, tokens and its throttling buckets and only reads
+    # users; no ledger item by key (its index grant is checked below)
+    assert set(oauth) == {table(CLIENTS), table(USERS), table(TOKENS), table(RATE_LIMITS)}
+    assert oauth[table(USERS)] == READ_ACTIONS
+    for spec in (CLIENTS, TOKENS, RATE_LIMITS):
+        assert oauth[table(spec)] >= READ_ACTIONS | WRITE_ACTIONS, spec.id
     # And payments reads clients, reads and writes the ledger and the rate-limit buckets
     assert set(payments) == {table(CLIENTS), table(LEDGER), table(RATE_LIMITS)}
     assert not payments[table(CLIENTS)] & WRITE_ACTIONS
@@ -161,9 +245,12 @@ def test_no_function_policy_has_a_wildcard_outside_xray(synth: Synthesized) -> N
     # Given every statement of every function role
     for spec in FUNCTIONS:
         for statement in _statements(synth, spec):
-            # Then "*" resources are only X-Ray's (it has no resource-level permissions)
+            # Then "*" resources are only X-Ray's (it has no resource-level permissions) and
+            # the tag-conditioned statement for signing keys created after deployment
             if "*" in _resources(statement) or "*" in json.dumps(statement["Resource"]):
-                assert all(a.startswith("xray:") for a in _actions(statement)), statement
+                assert all(
+                    a.startswith("xray:") for a in _actions(statement)
+                ) or _is_tagged_keys_statement(statement), statement
             # And no action is a wildcard
             assert not [a for a in _actions(statement) if "*" in a], statement
 
@@ -175,6 +262,29 @@ def test_payments_queries_only_the_owner_index_by_name(synth: Synthesized) -> No
     # Then it may only Query by_owner (tenant listings), named by ARN; the expiry index is not
     # its business
     assert indexes == {_index_arn(synth, LEDGER, "by_owner"): {"dynamodb:Query"}}
+
+
+def test_oauth_reads_the_ledger_only_through_the_owner_index(synth: Synthesized) -> None:
+    # Given the oauth role (the consent page lists the account holder's accounts)
+    indexes = _index_grants(synth, OAUTH)
+    ledger = synth.logical_id(synth.stack.data.table(LEDGER))
+
+    # Then it may only Query by_owner, named by ARN, and touch no ledger item by key
+    assert indexes == {_index_arn(synth, LEDGER, "by_owner"): {"dynamodb:Query"}}
+    assert ledger not in _dynamodb_grants(synth, OAUTH)
+    assert ledger not in json.dumps(
+        [s for s in _statements(synth, OAUTH) if "/index/" not in json.dumps(s["Resource"])]
+    )
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
+def test_no_function_may_scan_or_read_streams(synth: Synthesized, spec: FunctionSpec) -> None:
+    # Given every action of the function's role
+    actions = {a for s in _statements(synth, spec) for a in _actions(s)}
+
+    # Then none reads a whole table or a table's stream (scans are the operator CLI's)
+    assert not {a for a in actions if a.startswith(("dynamodb:Scan", "dynamodb:GetRecords"))}
+    assert not {a for a in actions if a.startswith("dynamodb:") and "Stream" in a}
 
 
 def test_expirer_queries_the_expiry_index_by_name_and_moves_ledger_items(
@@ -241,9 +351,10 @@ def test_money_and_partner_tables_have_deletion_protection(synth: Synthesized) -
         properties = synth.properties(synth.stack.data.table(spec))
         return properties.get("DeletionProtectionEnabled") is True
 
-    # Then the ledger and the clients cannot be deleted by accident
+    # Then the ledger, the clients and the account holders cannot be deleted by accident
     assert protected(LEDGER)
     assert protected(CLIENTS)
+    assert protected(USERS)
 
 
 def test_signing_key_is_a_retained_p256_signing_key_with_the_alias(synth: Synthesized) -> None:
@@ -394,10 +505,7 @@ def test_token_settings_are_built_from_the_api_id_not_the_stage(synth: Synthesiz
 def test_functions_get_the_names_of_exactly_their_tables(synth: Synthesized) -> None:
     # Given each function's env
     def env(spec: FunctionSpec) -> Json:
-        variables: Json = synth.properties(_function(synth, spec).function)["Environment"][
-            "Variables"
-        ]
-        return variables
+        return _env(synth, spec)
 
     def table_ref(spec: TableSpec) -> Json:
         return {"Ref": synth.logical_id(synth.stack.data.table(spec))}
@@ -406,8 +514,10 @@ def test_functions_get_the_names_of_exactly_their_tables(synth: Synthesized) -> 
     assert not {t.env for t in TABLES} & set(env(AUTHORIZER))
     assert {k: v for k, v in env(OAUTH).items() if k in {t.env for t in TABLES}} == {
         CLIENTS.env: table_ref(CLIENTS),
+        USERS.env: table_ref(USERS),
         TOKENS.env: table_ref(TOKENS),
         RATE_LIMITS.env: table_ref(RATE_LIMITS),
+        LEDGER.env: table_ref(LEDGER),
     }
     assert {k: v for k, v in env(PAYMENTS).items() if k in {t.env for t in TABLES}} == {
         CLIENTS.env: table_ref(CLIENTS),
@@ -421,6 +531,42 @@ def test_functions_get_the_names_of_exactly_their_tables(synth: Synthesized) -> 
         "Fn::GetAtt": [synth.logical_id(synth.stack.signing_key.key), "Arn"]
     }
     assert env(OAUTH)[Env.ACCESS_TOKEN_TTL_S] == "600"
+    assert env(OAUTH)[Env.REFRESH_TOKEN_TTL_S] == str(14 * 86_400)
+
+
+def test_oauth_settings_load_from_the_deployed_env(synth: Synthesized) -> None:
+    # Given the oauth function's env as deployed (references stand in for their values)
+    env = _env(synth, OAUTH)
+
+    # When the function's settings are read from it, as its cold start does
+    settings = from_mapping(OAuthSettings, _as_deployed(env))
+
+    # Then every table is the one built for its spec, the key is the deployed key, the token
+    # lifetimes are the stack's, and local mode (loopback http redirect URIs) is off
+    def ref(spec: TableSpec) -> str:
+        return json.dumps({"Ref": synth.logical_id(synth.stack.data.table(spec))})
+
+    assert (
+        settings.clients_table,
+        settings.users_table,
+        settings.tokens_table,
+        settings.rate_limits_table,
+        settings.ledger_table,
+    ) == (ref(CLIENTS), ref(USERS), ref(TOKENS), ref(RATE_LIMITS), ref(LEDGER))
+    key_arn = {"Fn::GetAtt": [synth.logical_id(synth.stack.signing_key.key), "Arn"]}
+    assert settings.signing_key_id == json.dumps(key_arn)
+    assert settings.access_token_ttl_s == ACCESS_TOKEN_TTL_S
+    assert settings.refresh_token_ttl_s == REFRESH_TOKEN_TTL_S
+    assert settings.local == ""
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
+def test_no_function_runs_in_local_mode(synth: Synthesized, spec: FunctionSpec) -> None:
+    # Given a deployed function's env
+    env = _env(synth, spec)
+
+    # Then it never turns on local mode (it would accept http loopback redirect URIs)
+    assert Env.LOCAL_MODE not in env
 
 
 def _cold_start(spec: FunctionSpec, env: Json, monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -428,8 +574,8 @@ def _cold_start(spec: FunctionSpec, env: Json, monkeypatch: pytest.MonkeyPatch) 
     code folder) with the deployed env, CloudFormation references standing in as strings."""
     for name in [name for name in os.environ if name.startswith("PAYPLAT_")]:
         monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value if isinstance(value, str) else json.dumps(value))
+    for name, value in _as_deployed(env).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # Lambda sets it
     module_spec = importlib.util.spec_from_file_location(
         f"handler_{spec.name}", spec.code_dir / "handler.py"

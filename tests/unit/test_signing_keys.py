@@ -107,6 +107,22 @@ def test_a_second_rotation_drops_keys_whose_tokens_are_all_expired() -> None:
     assert current(in_force, T0 + 500) == second
 
 
+def test_an_emergency_rotation_withdraws_a_retiring_key_at_once() -> None:
+    # Given a routine rotation: the configured key retires in an hour or so
+    registry, kms = FakeRegistry(), FakeKms()
+    rotate(registry, kms, CONFIGURED, now=T0, publish_lead_s=0)
+    # When the new key is found compromised and rotated with no lead and no retirement
+    _, in_force = rotate(registry, kms, CONFIGURED, now=T0 + 60, publish_lead_s=0, retire_after_s=0)
+    # Then only the newest key is published from now on
+    published = [k.key_id for k in in_force if k.published(T0 + 60)]
+    assert published == ["key-2"]
+
+
+def test_without_a_rotation_or_a_configured_key_there_is_nothing_to_sign_with() -> None:
+    with pytest.raises(ValueError, match="PAYPLAT_SIGNING_KEY_ID"):
+        keys_in_force(FakeRegistry(), FakeKms(), "")
+
+
 def test_concurrent_rotations_do_not_both_win() -> None:
     registry, kms = FakeRegistry(), FakeKms()
     keys, version = registry.load_keys()

@@ -91,6 +91,21 @@ class ExpirerSettings:
     ledger_table: str = setting(Env.LEDGER_TABLE)
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorSettings:
+    """The `payplat` CLI: every table, and the key the deployment was configured with."""
+
+    clients_table: str = setting(Env.CLIENTS_TABLE)
+    users_table: str = setting(Env.USERS_TABLE)
+    tokens_table: str = setting(Env.TOKENS_TABLE)
+    rate_limits_table: str = setting(Env.RATE_LIMITS_TABLE)
+    ledger_table: str = setting(Env.LEDGER_TABLE)
+    # The deployment's key: needed by `keys` commands until the first rotation records it.
+    signing_key_id: str = setting(Env.SIGNING_KEY_ID, default="")
+    # Only to show registration URIs; the CLI works without it.
+    issuer: str = setting(Env.ISSUER, default="")
+
+
 S = TypeVar("S")
 
 

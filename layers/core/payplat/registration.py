@@ -99,7 +99,7 @@ def register(
         plan=client.plan,
         owner=client.owner,
     )
-    response = describe(server, client)
+    response = describe(server.issuer, client)
     response["registration_access_token"] = registration_token
     if secret is not None:
         response["client_secret"] = secret
@@ -123,7 +123,7 @@ def authorized_client(clients: ClientReader, client_id: str, authorization: str 
 
 
 def read(server: AuthServer, client: Client) -> dict[str, Any]:
-    return describe(server, client)
+    return describe(server.issuer, client)
 
 
 def update(
@@ -177,7 +177,7 @@ def update(
         scope=" ".join(sorted(updated.scopes)),
         redirect_uris=list(updated.redirect_uris),
     )
-    return describe(server, updated)
+    return describe(server.issuer, updated)
 
 
 def delete(server: AuthServer, store: ClientStore, client: Client, *, origin: audit.Origin) -> None:
@@ -228,12 +228,13 @@ def rotate(
     }
 
 
-def describe(server: AuthServer, client: Client) -> dict[str, Any]:
-    """The registration as RFC 7591 §3.2.1 returns it (never a secret or its hash)."""
-    issued_at = _epoch(client.created_at)
+def describe(issuer: str, client: Client) -> dict[str, Any]:
+    """The registration as RFC 7591 §3.2.1 returns it (never a secret or its hash). Only a
+    dynamically registered client holds a registration access token, so only its
+    configuration URI is shown."""
     description: dict[str, Any] = {
         "client_id": client.client_id,
-        "client_id_issued_at": issued_at,
+        "client_id_issued_at": _epoch(client.created_at),
         "client_name": client.name,
         "grant_types": sorted(client.grant_types),
         "response_types": sorted(
@@ -244,8 +245,10 @@ def describe(server: AuthServer, client: Client) -> dict[str, Any]:
         "token_endpoint_auth_method": client.auth_method,
         "plan": client.plan,
         "owner": client.owner,
-        "registration_client_uri": f"{server.issuer}/oauth/register/{client.client_id}",
     }
+    if issuer and client.registration_token_hash is not None:
+        uri = f"{issuer.rstrip('/')}/oauth/register/{client.client_id}"
+        description["registration_client_uri"] = uri
     if client.jwks is not None:
         description["jwks"] = client.jwks
     if client.previous_secret_expires_at is not None:
@@ -265,7 +268,7 @@ def _validated(
     name = body.get("client_name")
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_CHARS:
         raise InvalidMetadata(f"client_name is required (1-{MAX_NAME_CHARS} characters).")
-    grants = _grant_types(body)
+    grants = grant_types_from(body)
     auth_method = body.get("token_endpoint_auth_method", SECRET_BASIC)
     if auth_method not in AUTH_METHODS:
         raise InvalidMetadata(f"token_endpoint_auth_method must be one of {AUTH_METHODS}.")
@@ -280,13 +283,13 @@ def _validated(
         "owner": _owner(server, body),
         "grant_types": grants,
         "plan": plan,
-        "redirect_uris": _redirect_uris(body, grants, local=server.local),
+        "redirect_uris": redirect_uris_from(body, grants, local=server.local),
         "auth_method": auth_method,
-        "jwks": _jwks(body.get("jwks")) if auth_method == PRIVATE_KEY_JWT else None,
+        "jwks": jwks_from(body.get("jwks")) if auth_method == PRIVATE_KEY_JWT else None,
     }
 
 
-def _grant_types(body: Mapping[str, Any]) -> frozenset[str]:
+def grant_types_from(body: Mapping[str, Any]) -> frozenset[str]:
     grant_types = _string_list(body, "grant_types", [GRANT_AUTHORIZATION_CODE])
     if not grant_types or set(grant_types) - set(GRANT_TYPES):
         raise InvalidMetadata(f"grant_types must be among {', '.join(GRANT_TYPES)}.")
@@ -300,7 +303,7 @@ def _grant_types(body: Mapping[str, Any]) -> frozenset[str]:
     return grants
 
 
-def _redirect_uris(
+def redirect_uris_from(
     body: Mapping[str, Any], grants: frozenset[str], *, local: bool
 ) -> tuple[str, ...]:
     uris = tuple(_string_list(body, "redirect_uris", []))
@@ -373,7 +376,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _jwks(value: Any) -> dict[str, Any]:
+def jwks_from(value: Any) -> dict[str, Any]:
     """An inline JWK Set of public keys only (a private member means the key leaked)."""
     if not isinstance(value, dict) or not isinstance(value.get("keys"), list):
         raise InvalidMetadata('private_key_jwt needs jwks: {"keys": [...]} with public keys.')

@@ -78,6 +78,8 @@ def keys_in_force(
 ) -> tuple[list[SigningKey], int]:
     keys, version = registry.load_keys()
     if not keys:
+        if not configured_key_id:
+            raise ValueError("no rotation recorded yet: set PAYPLAT_SIGNING_KEY_ID")
         keys = [SigningKey(configured_key_id, factory.kid(configured_key_id), 0, 0)]
     return keys, version
 
@@ -99,8 +101,10 @@ def rotate(
     new = SigningKey(key_id, factory.kid(key_id), now, now + publish_lead_s)
     # Whatever signs until `new` activates may sign until then: its tokens live that long.
     retire_at = new.activates_at + retire_after_s
+    # A key already retiring keeps its date unless this rotation asks for an earlier one
+    # (an emergency rotation withdraws a compromised key at once).
     kept = [
-        key if key.retires_at is not None else replace(key, retires_at=retire_at)
+        replace(key, retires_at=min(key.retires_at or retire_at, retire_at))
         for key in keys
         if key.published(now)
     ]

@@ -50,7 +50,8 @@ def _print_quick_start(
     print(
         f"""payplat is running at {base} (ready in {seconds:.1f} s)
   embedded AWS (moto):  {local["aws_endpoint_url"]}
-  demo clients:         {state_dir / "local.json"} (client secrets, mode 0600)
+  demo clients, users:  {state_dir / "local.json"} (secrets and passwords, mode 0600)
+  account holders:      alice, bob (log in at {base}/oauth/authorize, via an app)
   function logs:        {log_path}
   operator CLI:         uv run payplat --help
 

@@ -63,7 +63,9 @@ LEDGER = TableSpec(
         Index("by_expiry", partition_key="gsi2pk", sort_key="gsi2sk"),
     ),
 )
-TABLES: tuple[TableSpec, ...] = (CLIENTS, USERS, TOKENS, RATE_LIMITS, LEDGER)
+# The audit seal chain: one head item per stream shard (last sequence sealed, last digest).
+AUDIT = TableSpec(id="audit", env=Env.AUDIT_TABLE, partition_key="pk")
+TABLES: tuple[TableSpec, ...] = (CLIENTS, USERS, TOKENS, RATE_LIMITS, LEDGER, AUDIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,9 @@ class SigningKeySpec:
 
 
 SIGNING_KEY = SigningKeySpec()
+# Signs the audit trail's seals (a key of its own: token keys rotate, seals must verify for
+# years).
+AUDIT_SEALING_KEY = SigningKeySpec(alias="alias/payplat-audit-sealing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,27 @@ class StreamSpec:
 
 
 AUDIT_STREAM = StreamSpec(id="audit", env=Env.AUDIT_STREAM)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveSpec:
+    """The audit archive: an S3 bucket under Object Lock. Firehose writes the stream's
+    records under `events_prefix`; the sealer writes signed, hash-chained seals under
+    `seals_prefix`."""
+
+    id: str
+    env: str
+    retention_days: int  # Object Lock, compliance mode: nobody can delete before then
+    events_prefix: str = "events/"
+    seals_prefix: str = "seals/"
+
+    @property
+    def local_name(self) -> str:
+        return f"payplat-{self.id}"
+
+
+# PCI DSS v4 10.5.1: at least 12 months; 400 days leaves room for a late audit.
+AUDIT_ARCHIVE = ArchiveSpec(id="audit-archive", env=Env.AUDIT_ARCHIVE_BUCKET, retention_days=400)
 
 # The filter pattern that picks audit records out of a function's log group.
 AUDIT_LOG_FILTER = '{ $.log_type = "AUDIT" }'

@@ -7,7 +7,15 @@ from typing import Any
 
 import boto3
 
-from infra.resources import AUDIT_STREAM, SIGNING_KEY, TABLES, TableSpec
+from infra.resources import (
+    AUDIT_ARCHIVE,
+    AUDIT_SEALING_KEY,
+    AUDIT_STREAM,
+    SIGNING_KEY,
+    TABLES,
+    SigningKeySpec,
+    TableSpec,
+)
 from payplat.config import Env
 
 
@@ -16,15 +24,40 @@ def provision(session: boto3.Session | None = None) -> dict[str, str]:
     dynamodb = session.client("dynamodb")
     for spec in TABLES:
         _create_table(dynamodb, spec)
-    key_id = _create_signing_key(session.client("kms"))
+    kms = session.client("kms")
+    key_id = _create_key(kms, SIGNING_KEY, "payplat access-token signing key (local)")
+    sealing_key_id = _create_key(kms, AUDIT_SEALING_KEY, "payplat audit sealing key (local)")
     kinesis = session.client("kinesis")
     kinesis.create_stream(StreamName=AUDIT_STREAM.local_name, ShardCount=AUDIT_STREAM.shards)
     kinesis.get_waiter("stream_exists").wait(StreamName=AUDIT_STREAM.local_name)
+    _create_archive(session.client("s3"))
     return {
         **{spec.env: spec.local_name for spec in TABLES},
         Env.SIGNING_KEY_ID: key_id,
+        Env.AUDIT_SEALING_KEY_ID: sealing_key_id,
         AUDIT_STREAM.env: AUDIT_STREAM.local_name,
+        AUDIT_ARCHIVE.env: AUDIT_ARCHIVE.local_name,
     }
+
+
+def _create_archive(s3: Any) -> None:
+    """The archive bucket under Object Lock in compliance mode, as the CDK app makes it."""
+    region = s3.meta.region_name
+    location = {} if region == "us-east-1" else {"LocationConstraint": region}
+    s3.create_bucket(
+        Bucket=AUDIT_ARCHIVE.local_name,
+        ObjectLockEnabledForBucket=True,
+        **({"CreateBucketConfiguration": location} if location else {}),
+    )
+    s3.put_object_lock_configuration(
+        Bucket=AUDIT_ARCHIVE.local_name,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {
+                "DefaultRetention": {"Mode": "COMPLIANCE", "Days": AUDIT_ARCHIVE.retention_days}
+            },
+        },
+    )
 
 
 def _create_table(dynamodb: Any, spec: TableSpec) -> None:
@@ -69,11 +102,9 @@ def _create_table(dynamodb: Any, spec: TableSpec) -> None:
         )
 
 
-def _create_signing_key(kms: Any) -> str:
+def _create_key(kms: Any, spec: SigningKeySpec, description: str) -> str:
     key_id: str = kms.create_key(
-        KeySpec=SIGNING_KEY.key_spec,
-        KeyUsage=SIGNING_KEY.key_usage,
-        Description="payplat access-token signing key (local)",
+        KeySpec=spec.key_spec, KeyUsage=spec.key_usage, Description=description
     )["KeyMetadata"]["KeyId"]
-    kms.create_alias(AliasName=SIGNING_KEY.alias, TargetKeyId=key_id)
+    kms.create_alias(AliasName=spec.alias, TargetKeyId=key_id)
     return key_id

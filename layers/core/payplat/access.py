@@ -6,6 +6,7 @@ per source IP and per client id, before any credential is checked."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from payplat import audit
@@ -35,7 +36,9 @@ class Gate:
     ) -> tuple[Principal, dict[str, str]]:
         """The caller and the rate-limit headers for its response; raises ApiError
         subclasses (401, 403, 429, 503) when the request may not proceed."""
-        principal = principal_from(authorizer_context, self.clients)
+        principal = replace(
+            principal_from(authorizer_context, self.clients), request_id=origin.request_id
+        )
         if route.scope is not None:
             principal.require(route.scope)
         limits = self.plans.get(principal.plan)

@@ -28,6 +28,9 @@ class Env:
     RATE_LIMITS_TABLE = "PAYPLAT_RATE_LIMITS_TABLE"
     LEDGER_TABLE = "PAYPLAT_LEDGER_TABLE"
     AUDIT_STREAM = "PAYPLAT_AUDIT_STREAM"
+    AUDIT_TABLE = "PAYPLAT_AUDIT_TABLE"  # the seal chain's heads
+    AUDIT_ARCHIVE_BUCKET = "PAYPLAT_AUDIT_ARCHIVE_BUCKET"
+    AUDIT_SEALING_KEY_ID = "PAYPLAT_AUDIT_SEALING_KEY_ID"
     ACCESS_TOKEN_TTL_S = "PAYPLAT_ACCESS_TOKEN_TTL_S"
     REFRESH_TOKEN_TTL_S = "PAYPLAT_REFRESH_TOKEN_TTL_S"
     CONFIG_CACHE_TTL_S = "PAYPLAT_CONFIG_CACHE_TTL_S"
@@ -84,6 +87,22 @@ class PaymentsSettings:
     ledger_table: str = setting(Env.LEDGER_TABLE)
     rate_limits_table: str = setting(Env.RATE_LIMITS_TABLE)
     config_cache_ttl_s: int = setting(Env.CONFIG_CACHE_TTL_S, default=30, low=0, high=3600)
+
+
+@dataclass(frozen=True, slots=True)
+class ForwarderSettings:
+    """λ audit_forwarder: the ledger table's stream in, the audit stream out."""
+
+    audit_stream: str = setting(Env.AUDIT_STREAM)
+
+
+@dataclass(frozen=True, slots=True)
+class SealerSettings:
+    """λ audit_sealer: the audit stream in, signed hash-chained seals into the archive."""
+
+    audit_table: str = setting(Env.AUDIT_TABLE)
+    archive_bucket: str = setting(Env.AUDIT_ARCHIVE_BUCKET)
+    sealing_key_id: str = setting(Env.AUDIT_SEALING_KEY_ID)
 
 
 @dataclass(frozen=True, slots=True)

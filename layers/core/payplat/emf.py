@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 NAMESPACE = "Payplat"
@@ -24,8 +25,25 @@ def emit(name: str, value: float, unit: str, **dimensions: str) -> None:
     sys.stdout.write("\n")
 
 
+def emit_many(
+    values: Mapping[str, tuple[float, str]],
+    properties: Mapping[str, Any] | None = None,
+    **dimensions: str,
+) -> None:
+    """Several metrics sharing dimensions, in one line; `properties` ride along as plain
+    fields of the log line (for Logs Insights and Contributor Insights), not dimensions."""
+    document = documents(values, **dimensions)
+    document.update({k: v for k, v in (properties or {}).items() if k not in document})
+    sys.stdout.write(json.dumps(document, separators=(",", ":")))
+    sys.stdout.write("\n")
+
+
 def document(name: str, value: float, unit: str, **dimensions: str) -> dict[str, Any]:
     """The EMF document for one metric value (what `emit` writes; audit lines embed it)."""
+    return documents({name: (value, unit)}, **dimensions)
+
+
+def documents(values: Mapping[str, tuple[float, str]], **dimensions: str) -> dict[str, Any]:
     dims = {"service": SERVICE, **dimensions}
     return {
         "_aws": {
@@ -34,10 +52,10 @@ def document(name: str, value: float, unit: str, **dimensions: str) -> dict[str,
                 {
                     "Namespace": NAMESPACE,
                     "Dimensions": [list(dims)],
-                    "Metrics": [{"Name": name, "Unit": unit}],
+                    "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in values.items()],
                 }
             ],
         },
         **dims,
-        name: value,
+        **{name: value for name, (value, _) in values.items()},
     }

@@ -24,6 +24,7 @@ class Principal:
     owner: str  # whose accounts and payments this caller acts for
     plan: str  # the client's current plan (its registration, not the token, is the truth)
     issued_at: int | None = None  # the token's iat, checked against revocations
+    request_id: str | None = None  # API Gateway's, for the audit trail of what it changes
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:

@@ -231,7 +231,12 @@ class DynamoLedgerStore:
             refusals.append("entry")
         if movement.refund is not None:
             items.append(
-                {"Put": {"TableName": self._table, "Item": _item(_refund_item(movement.refund))}}
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": _item(_refund_item(movement.refund, movement)),
+                    }
+                }
             )
             refusals.append("refund")
         # No ClientRequestToken: a retried request builds new ids, which DynamoDB would refuse
@@ -326,7 +331,7 @@ def _payment_writes(table: str, movement: Movement) -> list[tuple[dict[str, Any]
                     "Update": {
                         "TableName": table,
                         "Key": _item({**key, "sk": "PAYMENT"}),
-                        "UpdateExpression": "ADD amount_refunded :r",
+                        "UpdateExpression": "ADD amount_refunded :r SET actor = :actor",
                         "ConditionExpression": "#status = :succeeded AND amount_refunded <= :room",
                         "ExpressionAttributeNames": {"#status": "status"},
                         "ExpressionAttributeValues": _item(
@@ -334,6 +339,7 @@ def _payment_writes(table: str, movement: Movement) -> list[tuple[dict[str, Any]
                                 ":r": amount,
                                 ":succeeded": "succeeded",
                                 ":room": write.refundable_before,
+                                ":actor": _actor(movement),
                             }
                         ),
                     }
@@ -356,7 +362,15 @@ def _payment_writes(table: str, movement: Movement) -> list[tuple[dict[str, Any]
                 )
             )
         return writes
-    main = {**key, "sk": "PAYMENT", "object": "payment", **payment_item(payment)}
+    # Who made this change: the ledger stream's audit records name them (payments only: the
+    # owners' views need not carry it).
+    main = {
+        **key,
+        "sk": "PAYMENT",
+        "object": "payment",
+        **payment_item(payment),
+        "actor": _actor(movement),
+    }
     if payment.status == "requires_capture" and payment.expires_at is not None:
         main |= {"gsi2pk": PENDING, "gsi2sk": f"{payment.expires_at:012d}"}
     put: dict[str, Any] = {"TableName": table, "Item": _item(main)}
@@ -424,7 +438,11 @@ def _entry_item(entry: Entry) -> dict[str, Any]:
     }
 
 
-def _refund_item(refund: Refund) -> dict[str, Any]:
+def _actor(movement: Movement) -> dict[str, str]:
+    return movement.actor.record() if movement.actor else {}
+
+
+def _refund_item(refund: Refund, movement: Movement | None = None) -> dict[str, Any]:
     return {
         "pk": f"PAYMENT#{refund.payment}",
         "sk": f"REFUND#{_created_key(refund.created, refund.id)}",
@@ -435,4 +453,5 @@ def _refund_item(refund: Refund) -> dict[str, Any]:
         "created": refund.created,
         "reason": refund.reason,
         "metadata": dict(refund.metadata),
+        "actor": _actor(movement) if movement else None,
     }

@@ -80,6 +80,8 @@ def start(port: int, aws_port: int, state_dir: Path, cache_ttl_s: int = 300) -> 
     )
     shipper = AuditShipper(boto3.client("kinesis"), names[Env.AUDIT_STREAM])
     shipper.start()
+    pipeline = audit_pipeline(names)
+    pipeline.start()
     gateway = LocalGateway(cache_ttl_s=cache_ttl_s)
     server = serve(gateway, HOST, port)
     sweeper = ExpirySchedule(EXPIRY_INTERVAL_S)
@@ -90,6 +92,8 @@ def start(port: int, aws_port: int, state_dir: Path, cache_ttl_s: int = 300) -> 
         "aws_endpoint_url": aws_url,
         "tables": {spec.env: names[spec.env] for spec in TABLES},
         "audit_stream": names[Env.AUDIT_STREAM],
+        "audit_archive_bucket": names[Env.AUDIT_ARCHIVE_BUCKET],
+        "audit_sealing_key_id": names[Env.AUDIT_SEALING_KEY_ID],
         "signing_key_id": names[Env.SIGNING_KEY_ID],
         "clients": {label: client.as_json() for label, client in seeded.clients.items()},
         "users": seeded.users,
@@ -97,8 +101,45 @@ def start(port: int, aws_port: int, state_dir: Path, cache_ttl_s: int = 300) -> 
     }
     state_dir.mkdir(parents=True, exist_ok=True)
     write_private(state_dir / "local.json", local)
-    stops = [sweeper.stop, server.shutdown, shipper.stop, moto.stop]
+    stops = [sweeper.stop, server.shutdown, shipper.stop, pipeline.stop, moto.stop]
     return LocalPlatform(base_url, aws_url, local, gateway, stops)
+
+
+def audit_pipeline(names: dict[str, str]) -> Any:
+    """The ledger stream into the forwarder, the audit stream into the sealer and the archive
+    (what Lambda's event sources and Firehose do in AWS)."""
+    import boto3
+
+    from infra.local.audit_pipeline import (
+        AuditPipeline,
+        AuditStreamSource,
+        FirehoseDelivery,
+        LedgerStreamSource,
+    )
+    from infra.local.gateway import LocalFunction
+    from infra.resources import LEDGER
+    from payplat.dal.audit_archive import AuditArchive
+    from payplat.dal.audit_stream import AuditStream
+
+    ledger_stream = boto3.client("dynamodb").describe_table(TableName=names[LEDGER.env])["Table"][
+        "LatestStreamArn"
+    ]
+    sqs = boto3.client("sqs")
+    dlq = sqs.create_queue(QueueName="payplat-audit-forwarder-dlq")["QueueUrl"]
+    stream = AuditStream(names[Env.AUDIT_STREAM])
+    stream_arn = boto3.client("kinesis").describe_stream_summary(StreamName=stream.name)[
+        "StreamDescriptionSummary"
+    ]["StreamARN"]
+    return AuditPipeline(
+        LedgerStreamSource(
+            boto3.client("dynamodbstreams"),
+            ledger_stream,
+            LocalFunction("audit_forwarder", timeout_s=60).invoke,
+            lambda body: sqs.send_message(QueueUrl=dlq, MessageBody=body),
+        ),
+        AuditStreamSource(stream, stream_arn, LocalFunction("audit_sealer", timeout_s=60).invoke),
+        FirehoseDelivery(stream, AuditArchive(names[Env.AUDIT_ARCHIVE_BUCKET])),
+    )
 
 
 class ExpirySchedule:

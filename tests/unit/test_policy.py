@@ -239,7 +239,7 @@ def request(authorization: str | None, method_arn: str = METHOD_ARN) -> Authoriz
 
 
 def test_audit_lines_carry_what_the_subscription_filter_matches(audit_lines) -> None:
-    audit.record(audit.AuditEvent(type="t", outcome="success"))
+    audit.record(audit.AuditEvent(type="login.succeeded", outcome="success"))
     [line] = audit_lines.lines
     assert json.loads(line)["log_type"] == "AUDIT"
     assert '$.log_type = "AUDIT"' in AUDIT_LOG_FILTER

@@ -1,9 +1,12 @@
-"""Audit records: one structured JSON line per security decision or money movement.
+"""Audit records: one structured JSON line per security decision or money movement, in one
+versioned schema (`json_schema()`, published as docs/audit-event.schema.json).
 
-Writing one is a local write to stdout, never a network call: in AWS a CloudWatch Logs
-subscription filter (pattern in infra/resources.py) carries the lines to the Kinesis stream
-`audit`; locally the runner does the same. Raw tokens, secrets and passwords are never passed
-in: a token appears as its `jti`, a client secret not at all.
+Decisions are written here: a local write to stdout, never a network call; in AWS a
+CloudWatch Logs subscription filter (pattern in infra/resources.py) carries the lines to the
+Kinesis stream `audit`, locally the runner does the same. Money movements reach the same
+stream from the ledger table's stream (payplat.ledger_audit, λ audit_forwarder). Raw tokens,
+secrets and passwords are never passed in: a token appears as its `jti`, a client secret,
+password or card-like number not at all.
 """
 
 from __future__ import annotations
@@ -20,6 +23,58 @@ from payplat import emf
 
 SCHEMA_VERSION = 1
 _MAX_USER_AGENT = 512
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    description: str
+    details: tuple[str, ...] = ()  # what `details` must hold for this type
+
+
+_PAYMENT_DETAILS = ("payment", "amount", "currency", "status")
+
+# Every type an audit record may have. A record of any other type is a programming error.
+EVENT_TYPES: dict[str, EventType] = {
+    # the authorization server
+    "token.issued": EventType("An access token was issued", ("grant_type", "jti", "scope")),
+    "token.refused": EventType("A token request was refused", ("grant_type",)),
+    "token.introspected": EventType("A client introspected a token", ("active",)),
+    "token.revoked": EventType("A token (or a refresh token's family) was revoked"),
+    "token.code_reuse_detected": EventType(
+        "A spent authorization code came back: its tokens were revoked", ("family_id",)
+    ),
+    "token.refresh_reuse_detected": EventType(
+        "A rotated refresh token came back: its family was revoked", ("family_id",)
+    ),
+    "login.succeeded": EventType("An account holder signed in"),
+    "login.failed": EventType("A sign-in failed (never the password)"),
+    "consent.granted": EventType("An account holder approved an app", ("scope",)),
+    "consent.denied": EventType("An account holder denied an app"),
+    "authorization.refused": EventType("An authorization request was refused"),
+    # the API gateway's decisions
+    "access.allowed": EventType("The authorizer allowed a token"),
+    "access.denied": EventType("A request was refused: 401 or 403, with the reason"),
+    "rate_limited": EventType("A request was refused by a limit (429)", ("plan",)),
+    "ratelimit.unavailable": EventType("The limiter's table was unreachable"),
+    # partners, users, plans and keys (operators and registrations)
+    "client.registered": EventType("A client was registered"),
+    "client.updated": EventType("A client's registration was changed"),
+    "client.deleted": EventType("A client deleted its registration (tokens stopped)"),
+    "client.disabled": EventType("An operator disabled a client (tokens stopped)"),
+    "client.plan_changed": EventType("An operator moved a client to another plan"),
+    "client.secret_rotated": EventType("A client secret was rotated"),
+    "key.rotated": EventType("The token-signing key was rotated"),
+    "plan.set": EventType("An operator created or changed a rate-limit plan"),
+    "user.created": EventType("An operator created an account holder"),
+    "account.opened": EventType("An account was opened with its opening balance"),
+    # money (from the ledger table's stream)
+    "payment.created": EventType("A payment was created", _PAYMENT_DETAILS),
+    "payment.failed": EventType("A payment failed (funds did not move)", _PAYMENT_DETAILS),
+    "payment.captured": EventType("A payment's funds moved to the payee", _PAYMENT_DETAILS),
+    "payment.canceled": EventType("An authorization was canceled", _PAYMENT_DETAILS),
+    "payment.expired": EventType("An authorization expired uncaptured", _PAYMENT_DETAILS),
+    "payment.refunded": EventType("A payment was refunded", (*_PAYMENT_DETAILS, "refund")),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +172,73 @@ def record(event: AuditEvent, metric: str | None = None, **dimensions: str) -> N
     """Write `event` as one JSON line. With `metric`, the same line is also a CloudWatch EMF
     document counting one `metric` with `dimensions` (one line, one serialisation, for the
     hot path)."""
+    line_ = line(event, metric, **dimensions)
+    for sink in _sinks:
+        sink(line_)
+
+
+def line(event: AuditEvent, metric: str | None = None, **dimensions: str) -> str:
+    """The record as one JSON line (what `record` writes; the forwarder sends it as is)."""
+    if event.type not in EVENT_TYPES:
+        raise ValueError(f"not an audit event type: {event.type}")
     document = event.as_dict()
     if metric is not None:
         document.update(emf.document(metric, 1, "Count", **dimensions))
-    line = json.dumps(document, separators=(",", ":"))
-    for sink in _sinks:
-        sink(line)
+    return json.dumps(document, separators=(",", ":"))
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (2020-12) every audit record satisfies, this version. Other fields may
+    ride on a line (a decision's EMF metric); what is named here is always there."""
+    strings = {"type": "string", "minLength": 1}
+    per_type = [
+        {
+            "if": {"properties": {"type": {"const": name}}},
+            "then": {"properties": {"details": {"required": list(spec.details)}}},
+        }
+        for name, spec in EVENT_TYPES.items()
+        if spec.details
+    ]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://payplat.dev/schemas/audit-event/{SCHEMA_VERSION}",
+        "title": "payplat audit event",
+        "type": "object",
+        "required": [
+            "log_type",
+            "schema_version",
+            "event_id",
+            "time",
+            "type",
+            "outcome",
+            "actor",
+            "origin",
+            "details",
+        ],
+        "properties": {
+            "log_type": {"const": "AUDIT"},
+            "schema_version": {"const": SCHEMA_VERSION},
+            "event_id": {**strings, "maxLength": 64},
+            "time": {"type": "string", "format": "date-time"},
+            "type": {"enum": sorted(EVENT_TYPES)},
+            "outcome": {"enum": ["success", "failure"]},
+            "actor": {
+                "type": "object",
+                "properties": {"client_id": strings, "sub": strings},
+                "additionalProperties": False,
+            },
+            "origin": {
+                "type": "object",
+                "properties": {
+                    "source_ip": strings,
+                    "user_agent": {"type": "string", "maxLength": _MAX_USER_AGENT},
+                    "request_id": strings,
+                },
+                "additionalProperties": False,
+            },
+            "resource": strings,
+            "reason": strings,
+            "details": {"type": "object"},
+        },
+        "allOf": per_type,
+    }

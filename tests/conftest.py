@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator, FormatChecker
 
 from payplat import audit
 
@@ -48,13 +49,19 @@ def invoke(handler: Any, event: dict[str, Any]) -> tuple[int, dict[str, str], An
     return response["statusCode"], headers, json.loads(response["body"])
 
 
+AUDIT_SCHEMA = Draft202012Validator(audit.json_schema(), format_checker=FormatChecker())
+
+
 class AuditCapture:
-    """Collects the audit lines written through payplat.audit (an audit sink)."""
+    """Collects the audit lines written through payplat.audit (an audit sink). Every line is
+    checked against the published schema as it arrives: a test that makes a record makes
+    sure the record is valid."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
 
     def __call__(self, line: str) -> None:
+        AUDIT_SCHEMA.validate(json.loads(line))
         self.lines.append(line)
 
     @property

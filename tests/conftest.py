@@ -119,6 +119,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         PAYPLAT_CONFIG_CACHE_TTL_S=str(CONFIG_CACHE_TTL_S),
         # A rotated signing key reaches the authorizer's key set within a second.
         PAYPLAT_JWKS_MIN_REFRESH_S="1",
+        # The expiry sweep every 2 s (60 s by default): a test that makes an authorization
+        # due sees it released without waiting.
+        PAYPLAT_EXPIRY_INTERVAL_S="2",
     )
     started = time.perf_counter()
     console = open(state_dir / "console.txt", "w")  # noqa: SIM115

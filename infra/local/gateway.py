@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from infra.local import ops_page
 from infra.resources import (
     EDGE_MAX_AUTHORIZATION_BYTES,
     EDGE_MAX_BODY_BYTES,
@@ -130,6 +131,8 @@ class LocalGateway:
                 refused.body.encode("utf-8"),
             )
         split = urlsplit(raw_path)
+        if method == "GET" and split.path == ops_page.PATH:  # local only: not in the route table
+            return HttpResponse(*ops_page.respond(split.query))
         match = find_route(method, split.path)
         if match is None:
             return self._gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id)

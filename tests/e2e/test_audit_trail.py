@@ -138,29 +138,7 @@ def test_every_audited_kind_of_event_reaches_the_stream(platform: Platform) -> N
         brute.log_in(victim, password=f"guess-{attempt}")
 
     # -- money: created, captured, refunded, canceled, failed, expired
-    alice = client_token(
-        platform,
-        platform.clients["consumer"]["client_id"],
-        platform.clients["consumer"]["client_secret"],
-    ).json()["access_token"]
-    bob = client_token(
-        platform,
-        platform.clients["merchant"]["client_id"],
-        platform.clients["merchant"]["client_secret"],
-    ).json()["access_token"]
-    route = {
-        "source_account": "acct_alice_eur",
-        "destination_account": "acct_bob_eur",
-        "currency": "EUR",
-    }
-    captured = pay(platform, alice, {**route, "amount": 300, "capture_method": "manual"}).json()
-    act(platform, bob, f"/v1/payments/{captured['id']}/capture", {})
-    act(platform, bob, f"/v1/payments/{captured['id']}/refunds", {"amount": 100})
-    canceled = pay(platform, alice, {**route, "amount": 200, "capture_method": "manual"}).json()
-    act(platform, alice, f"/v1/payments/{canceled['id']}/cancel", {})
-    failed = pay(platform, alice, {**route, "amount": 99_000_000}).json()
-    expiring = pay(platform, alice, {**route, "amount": 150, "capture_method": "manual"}).json()
-    _make_due(platform, expiring["id"])  # 7 days pass; the sweep (every 2 s here) releases it
+    alice, captured, canceled, failed, expiring = _every_money_movement(platform)
 
     # Then every kind is in the stream, attributed, and valid against the schema
     found = read_back(
@@ -223,10 +201,49 @@ def test_every_audited_kind_of_event_reaches_the_stream(platform: Platform) -> N
         AUDIT_SCHEMA.validate(event)
     # Money events say who moved it and for which request
     created = found["payment.created"]
-    assert created["actor"]["client_id"] == platform.clients["consumer"]["client_id"]
+    assert created["actor"]["client_id"] == _client_of(alice)
     assert created["origin"]["request_id"]
     assert found["payment.expired"]["actor"]["sub"] == "payplat-expirer"
     assert found["access.denied"]["reason"]
+
+
+def _every_money_movement(platform: Platform) -> tuple[str, Any, Any, Any, Any]:
+    """Between two holders of this test's own, each with a client of its own (no other
+    test's balances move): the payer's token and the payments' answers."""
+    payer, payee = new_holder(platform), new_holder(platform)
+    alice = _client_for(platform, payer, "payments:read payments:write")
+    bob = _client_for(platform, payee, "payments:read payments:write refunds:write")
+    route = {
+        "source_account": payer.account_id,
+        "destination_account": payee.account_id,
+        "currency": "EUR",
+    }
+    captured = pay(platform, alice, {**route, "amount": 300, "capture_method": "manual"}).json()
+    act(platform, bob, f"/v1/payments/{captured['id']}/capture", {})
+    act(platform, bob, f"/v1/payments/{captured['id']}/refunds", {"amount": 100})
+    canceled = pay(platform, alice, {**route, "amount": 200, "capture_method": "manual"}).json()
+    act(platform, alice, f"/v1/payments/{canceled['id']}/cancel", {})
+    failed = pay(platform, alice, {**route, "amount": 99_000_000}).json()
+    expiring = pay(platform, alice, {**route, "amount": 150, "capture_method": "manual"}).json()
+    _make_due(platform, expiring["id"])  # 7 days pass; the sweep (every 2 s here) releases it
+    return alice, captured, canceled, failed, expiring
+
+
+def _client_for(platform: Platform, holder: Any, scope: str) -> str:
+    """A client-credentials token of a new client acting for `holder`."""
+    registered = register(
+        platform, owner=holder.user_id, grant_types=["client_credentials"], scope=scope
+    )
+    response = client_token(platform, registered["client_id"], registered["client_secret"])
+    token: str = response.json()["access_token"]
+    return token
+
+
+def _client_of(token: str) -> str:
+    import jwt
+
+    client_id: str = jwt.decode(token, options={"verify_signature": False})["client_id"]
+    return client_id
 
 
 def _make_due(platform: Platform, payment_id: str) -> None:

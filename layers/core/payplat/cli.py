@@ -171,6 +171,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("--client", required=True, help="the client the token was issued to")
     _keys_arguments(_Group(groups, "keys", "token-signing keys (KMS)", json_flag))
     _ledger_arguments(_Group(groups, "ledger", "the double-entry ledger", json_flag))
+    _report_arguments(groups, json_flag)
     return parser
 
 
@@ -306,6 +307,55 @@ def _ledger_arguments(ledger: _Group) -> None:
         metavar="FILE",
         help='a JSON object of opening balances, {"acct_...": 250000, ...}',
     )
+
+
+def _report_arguments(groups: Any, json_flag: argparse.ArgumentParser) -> None:
+    help_text = (
+        "finance-ops figures per currency: payments, success and failure, captures pending,"
+        " refunds, net volume, top partners, payments over time"
+    )
+    report = groups.add_parser(
+        "report",
+        help=help_text,
+        description=help_text + ". Amounts are in the currency's units (--json: minor units).",
+        parents=[json_flag],
+    )
+    report.set_defaults(command="")  # one command, no sub-commands: COMMANDS["report", ""]
+    when = "a duration back from now (24h, 7d), now, an ISO date or date-time (UTC)"
+    report.add_argument(
+        "--since", default="24h", metavar="WHEN", help=f"from (default 24h): {when}"
+    )
+    report.add_argument(
+        "--until", default="now", metavar="WHEN", help="to, excluded (default now, this second in)"
+    )
+    report.add_argument(
+        "--currency",
+        type=_report_currency,
+        default=None,
+        help="one currency only (ISO 4217, e.g. EUR)",
+    )
+    report.add_argument(
+        "--top",
+        type=_report_top,
+        default=5,
+        metavar="N",
+        help="top partners per currency (default 5)",
+    )
+
+
+def _report_currency(text: str) -> str:
+    from payplat.money import EXPONENTS
+
+    code = text.strip().upper()
+    if code not in EXPONENTS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a currency payplat settles")
+    return code
+
+
+def _report_top(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1")
+    return int(text)
 
 
 def _openings(args: argparse.Namespace) -> dict[str, int] | None:
@@ -750,6 +800,17 @@ def _ledger_verify(args: argparse.Namespace, platform: _Platform, now: int) -> _
     return _Output(data, report.summary(), 0 if report.ok else EXIT_FAILED)
 
 
+def _report(args: argparse.Namespace, platform: _Platform, now: int) -> _Output:
+    from payplat import finance
+    from payplat.dal.ledger_reports import money_records
+
+    end = now + 1  # the current second is in: a payment made just now is on the report
+    window = finance.Window(finance.instant(args.since, end), finance.instant(args.until, end))
+    records = money_records(platform.settings.ledger_table, window.since, window.until)
+    found = finance.report(records, window, currency=args.currency, top=args.top)
+    return _Output(finance.document(found), finance.summary(found))
+
+
 READ_ONLY = frozenset(
     {
         ("plans", "list"),
@@ -758,6 +819,7 @@ READ_ONLY = frozenset(
         ("users", "list"),
         ("keys", "list"),
         ("ledger", "verify"),
+        ("report", ""),
     }
 )
 COMMANDS: dict[tuple[str, str], Command] = {
@@ -775,6 +837,7 @@ COMMANDS: dict[tuple[str, str], Command] = {
     ("keys", "list"): _keys_list,
     ("keys", "rotate"): _keys_rotate,
     ("ledger", "verify"): _ledger_verify,
+    ("report", ""): _report,
 }
 
 

@@ -7,8 +7,20 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from infra.constructs import Api, Audit, CoreLayer, Data, Functions, Schedules, SigningKey
-from infra.resources import AUDIT_STREAM, TABLES
+from infra.constructs import (
+    Api,
+    Audit,
+    AuditArchive,
+    AuditPipeline,
+    CoreLayer,
+    Data,
+    Functions,
+    Monitoring,
+    Schedules,
+    SealingKey,
+    SigningKey,
+)
+from infra.resources import AUDIT_ARCHIVE, AUDIT_STREAM, LEDGER, TABLES
 from payplat.config import Env
 
 _ENV_PREFIX = "PAYPLAT_"
@@ -20,6 +32,8 @@ class PayplatStack(Stack):
         self.data = Data(self, "Data")
         self.signing_key = SigningKey(self, "SigningKey")
         self.audit = Audit(self, "Audit")
+        self.sealing_key = SealingKey(self, "SealingKey")
+        self.archive = AuditArchive(self, "AuditArchive", stream=self.audit.stream)
         self.layer = CoreLayer(self, "CoreLayer")
         # The API comes before the functions: their env carries its URL (issuer, JWKS).
         self.api = Api(self, "Api")
@@ -30,14 +44,44 @@ class PayplatStack(Stack):
             data=self.data,
             signing_key=self.signing_key,
             base_url=self.api.base_url,
+            audit_stream=self.audit.stream,
+            archive=self.archive,
+            sealing_key=self.sealing_key,
         )
         self.api.add_routes(
             self.functions.route_handlers, authorizer=self.functions.authorizer.function
         )
         self.schedules = Schedules(self, "Schedules", expirer=self.functions.expirer.function)
-        for function in self.functions.all:
-            self.audit.subscribe(function.spec.name.capitalize(), function.log_group)
+        self.audit_pipeline = AuditPipeline(
+            self,
+            "AuditPipeline",
+            ledger=self.data.table(LEDGER),
+            stream=self.audit.stream,
+            forwarder=self.functions.audit_forwarder.function,
+            sealer=self.functions.audit_sealer.function,
+        )
+        for function in self.functions.audited:
+            self.audit.subscribe(function.spec.construct_id, function.log_group)
+        self.monitoring = self._build_monitoring()
         self._build_outputs()
+
+    def _build_monitoring(self) -> Monitoring:
+        functions = self.functions
+        return Monitoring(
+            self,
+            "Monitoring",
+            stage=self.api.rest_api.deployment_stage,
+            authorizer=functions.authorizer.function,
+            functions={fn.spec.name: fn.function for fn in functions.all},
+            forwarder=functions.audit_forwarder.function,
+            sealer=functions.audit_sealer.function,
+            dlqs=self.audit_pipeline.dlqs,
+            delivery=self.archive.delivery,
+            # The functions that write a `request` line per answered request, and the one
+            # whose money lines carry the partner (the expirer's releases are nobody's).
+            request_log_groups=[functions.payments.log_group, functions.oauth.log_group],
+            money_log_groups=[functions.payments.log_group],
+        )
 
     def _build_outputs(self) -> None:
         # On the stack itself, not in a construct: there an output's id would carry a path and
@@ -51,6 +95,29 @@ class PayplatStack(Stack):
             Env.SIGNING_KEY_ID, self.signing_key.key_arn, "signing key created at deployment"
         )
         self._env_output(AUDIT_STREAM.env, self.audit.stream.stream_name, "audit stream")
+        # What `payplat audit verify` reads: the archived events and seals, and the key whose
+        # public half checks the seals' signatures.
+        self._env_output(AUDIT_ARCHIVE.env, self.archive.bucket.bucket_name, "audit archive bucket")
+        self._env_output(Env.AUDIT_SEALING_KEY_ID, self.sealing_key.key_arn, "audit sealing key")
+        monitoring = self.monitoring
+        CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=monitoring.topic.topic_arn,
+            description="SNS topic every payplat alarm notifies: subscribe on-call to it",
+        )
+        CfnOutput(
+            self,
+            "FinanceOpsDashboard",
+            value=monitoring.finance_dashboard.dashboard_name,
+            description="CloudWatch dashboard: payments, refunds, captures, top partners",
+        )
+        CfnOutput(
+            self,
+            "PlatformOpsDashboard",
+            value=monitoring.platform_dashboard.dashboard_name,
+            description="CloudWatch dashboard: requests, latency, errors, auth, audit trail",
+        )
 
     def _env_output(self, env: str, value: str, what: str) -> CfnOutput:
         """An output for one env var: `PAYPLAT_RATE_LIMITS_TABLE` -> `RateLimitsTable`, its

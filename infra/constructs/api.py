@@ -21,6 +21,7 @@ from infra.constructs.names import (
     STAGE_NAME,
     STAGE_THROTTLE_BURST,
     STAGE_THROTTLE_RATE_RPS,
+    WAF_METRIC_NAME,
     WAF_RATE_LIMIT_PER_IP,
     WAF_RATE_WINDOW_S,
 )
@@ -224,7 +225,7 @@ class Api(Construct):
             "WebAcl",
             scope="REGIONAL",
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
-            visibility_config=_visibility(f"{SERVICE_NAME}-api"),
+            visibility_config=_visibility(WAF_METRIC_NAME),
             custom_response_bodies={
                 response.key: wafv2.CfnWebACL.CustomResponseBodyProperty(
                     content_type="APPLICATION_JSON", content=response.body

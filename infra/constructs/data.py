@@ -11,11 +11,12 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.resources import CLIENTS, LEDGER, TABLES, USERS, TableSpec
+from infra.resources import AUDIT, CLIENTS, LEDGER, TABLES, USERS, TableSpec
 
-# Money, partner registrations and account holders cannot be recreated; tokens and rate-limit
-# buckets expire by TTL anyway, so a mistaken delete of those costs nothing lasting.
-_DELETION_PROTECTED = frozenset({CLIENTS.id, USERS.id, LEDGER.id})
+# Money, partner registrations and account holders cannot be recreated; nor can the audit
+# seal chain's heads (without them the next seal cannot link to the last one). Tokens and
+# rate-limit buckets expire by TTL anyway, so a mistaken delete of those costs nothing lasting.
+_DELETION_PROTECTED = frozenset({CLIENTS.id, USERS.id, LEDGER.id, AUDIT.id})
 
 # Explicit action lists instead of `table.grant_*_data`: those add `<table>/index/*` and
 # Scan/stream actions no function needs. TransactWriteItems/TransactGetItems are authorized
@@ -39,12 +40,16 @@ class Access(Enum):
     # function that only ever lists through an index.
     QUERY_INDEXES = "query_indexes"
     READ = "read"
+    # Get, put and update items by key, and nothing else (no query, no delete): for items that
+    # only ever move forward, like the audit seal chain's heads.
+    READ_UPDATE = "read_update"
     READ_WRITE = "read_write"
 
 
 _TABLE_ACTIONS = {
     Access.QUERY_INDEXES: (),
     Access.READ: _READ_ACTIONS,
+    Access.READ_UPDATE: ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
     Access.READ_WRITE: _READ_ACTIONS + _WRITE_ACTIONS,
 }
 
@@ -63,6 +68,7 @@ class TableAccess:
 
 
 READ = TableAccess(Access.READ)
+READ_UPDATE = TableAccess(Access.READ_UPDATE)
 READ_WRITE = TableAccess(Access.READ_WRITE)
 
 

@@ -6,16 +6,20 @@ from collections.abc import Mapping
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from infra.constructs.data import READ, READ_WRITE, Access, Data, TableAccess
+from infra.constructs.archive import AuditArchive
+from infra.constructs.data import READ, READ_UPDATE, READ_WRITE, Access, Data, TableAccess
 from infra.constructs.names import (
     ACCESS_TOKEN_TTL_S,
     ARCHITECTURE,
     ASSET_EXCLUDES,
+    AUDIT_FORWARDER,
+    AUDIT_SEALER,
     AUTHORIZER,
     EXPIRER,
     HANDLER,
@@ -30,8 +34,20 @@ from infra.constructs.names import (
     SERVICE_NAME,
     FunctionSpec,
 )
+from infra.constructs.sealing_key import SealingKey
 from infra.constructs.signing_key import SigningKey
-from infra.resources import AUDIENCE_PATH, CLIENTS, LEDGER, RATE_LIMITS, TOKENS, USERS, TableSpec
+from infra.resources import (
+    AUDIENCE_PATH,
+    AUDIT,
+    AUDIT_ARCHIVE,
+    AUDIT_STREAM,
+    CLIENTS,
+    LEDGER,
+    RATE_LIMITS,
+    TOKENS,
+    USERS,
+    TableSpec,
+)
 from payplat.config import Env
 from payplat.routes import Function
 
@@ -58,6 +74,12 @@ TABLE_ACCESS: Mapping[str, Mapping[TableSpec, TableAccess]] = {
     },
     # Finds due authorizations on by_expiry, then releases each in one transaction.
     EXPIRER.name: {LEDGER: TableAccess(Access.READ_WRITE, indexes=("by_expiry",))},
+    # Reads the ledger's changes from its stream (granted by the event source mapping), never
+    # an item: the records carry the old and new images.
+    AUDIT_FORWARDER.name: {},
+    # Reads a shard's chain head and advances it with a conditional put or update; a head is
+    # never deleted or listed.
+    AUDIT_SEALER.name: {AUDIT: READ_UPDATE},
 }
 
 _POWERTOOLS_ENV = {
@@ -160,8 +182,8 @@ class PayplatFunction(Construct):
 
 
 class Functions(Construct):
-    """The authorizer, the two route-serving functions and the scheduled expirer, wired to
-    what they may use."""
+    """The authorizer, the two route-serving functions, the scheduled expirer and the audit
+    trail's forwarder and sealer, wired to what they may use."""
 
     def __init__(
         self,
@@ -172,6 +194,9 @@ class Functions(Construct):
         data: Data,
         signing_key: SigningKey,
         base_url: str,
+        audit_stream: kinesis.IStream,
+        archive: AuditArchive,
+        sealing_key: SealingKey,
     ) -> None:
         super().__init__(scope, construct_id)
         self._layer = layer
@@ -183,9 +208,18 @@ class Functions(Construct):
         self.oauth = self._build_oauth(signing_key)
         self.payments = self._build_payments()
         self.expirer = self._build_expirer()
+        self.audit_forwarder = self._build_audit_forwarder(audit_stream)
+        self.audit_sealer = self._build_audit_sealer(archive, sealing_key)
 
     @property
     def all(self) -> tuple[PayplatFunction, ...]:
+        return (*self.audited, self.audit_forwarder, self.audit_sealer)
+
+    @property
+    def audited(self) -> tuple[PayplatFunction, ...]:
+        """The functions that write audit lines to their logs. Not the forwarder (it puts
+        ledger changes on the stream itself) nor the sealer (it writes none, and a
+        subscription on it would feed the stream it reads)."""
         return (self.authorizer, self.oauth, self.payments, self.expirer)
 
     @property
@@ -217,12 +251,37 @@ class Functions(Construct):
         # Invoked by its schedule only (see `Schedules`): no route, no token settings.
         return self._build(EXPIRER, {})
 
+    def _build_audit_forwarder(self, audit_stream: kinesis.IStream) -> PayplatFunction:
+        # Its trigger (and the stream-read grant that comes with it) is `AuditPipeline`'s.
+        forwarder = self._build(AUDIT_FORWARDER, {AUDIT_STREAM.env: audit_stream.stream_name})
+        # Put only: stream.grant_write would add ListShards, which PutRecords does not need.
+        iam.Grant.add_to_principal(
+            grantee=forwarder.role,
+            actions=["kinesis:PutRecord", "kinesis:PutRecords"],
+            resource_arns=[audit_stream.stream_arn],
+        )
+        return forwarder
+
+    def _build_audit_sealer(
+        self, archive: AuditArchive, sealing_key: SealingKey
+    ) -> PayplatFunction:
+        sealer = self._build(
+            AUDIT_SEALER,
+            {
+                AUDIT_ARCHIVE.env: archive.bucket.bucket_name,
+                Env.AUDIT_SEALING_KEY_ID: sealing_key.key_arn,
+            },
+        )
+        archive.grant_put_seals(sealer.role)
+        sealing_key.grant_seal(sealer.role)
+        return sealer
+
     def _build(self, spec: FunctionSpec, environment: Mapping[str, str]) -> PayplatFunction:
         tables = TABLE_ACCESS[spec.name]
         table_env = {table.env: self._data.table(table).table_name for table in tables}
         function = PayplatFunction(
             self,
-            spec.name.capitalize(),
+            spec.construct_id,
             spec=spec,
             layer=self._layer,
             environment={**environment, **table_env},

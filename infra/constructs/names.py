@@ -12,6 +12,8 @@ from pathlib import Path
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
+from infra.resources import AUDIT_ARCHIVE, AUDIT_STREAM, LEDGER
+from payplat import emf
 from payplat.routes import ROUTES_BY_NAME, Function
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -26,8 +28,9 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 HANDLER = "handler.lambda_handler"
 
-SERVICE_NAME = "payplat"
-METRICS_NAMESPACE = "Payplat"
+# The EMF writer's own names: a dashboard or alarm on another namespace would stay empty.
+SERVICE_NAME = emf.SERVICE
+METRICS_NAMESPACE = emf.NAMESPACE
 LOG_LEVEL = "INFO"
 LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 
@@ -43,6 +46,8 @@ STAGE_THROTTLE_RATE_RPS = 100
 STAGE_THROTTLE_BURST = 200
 WAF_RATE_LIMIT_PER_IP = 2000  # requests per WAF_RATE_WINDOW_S from one IP
 WAF_RATE_WINDOW_S = 300
+# The web ACL's CloudWatch metric name (its rules' metrics carry it as the WebACL dimension).
+WAF_METRIC_NAME = f"{SERVICE_NAME}-api"
 
 # Authorizations expire on a 7-day deadline: a quarter-hour sweep releases held funds at most
 # 15 minutes late, and one run (EXPIRER.timeout_s) ends long before the next one starts.
@@ -66,6 +71,11 @@ class FunctionSpec:
     def code_dir(self) -> Path:
         return FUNCTIONS_DIR / self.name
 
+    @property
+    def construct_id(self) -> str:
+        """`audit_forwarder` -> `AuditForwarder` (`oauth` -> `Oauth`, as before)."""
+        return "".join(part.capitalize() for part in self.name.split("_"))
+
 
 AUTHORIZER = FunctionSpec(
     "authorizer",
@@ -87,3 +97,99 @@ EXPIRER = FunctionSpec(
     # A sweep stops itself 10 s before the timeout; whatever is left waits for the next run.
     timeout_s=300,
 )
+AUDIT_FORWARDER = FunctionSpec(
+    "audit_forwarder",
+    "Forwards payment and refund changes from the ledger table's stream to the audit stream",
+    memory_mb=256,
+    # One batch is at most FORWARDER_BATCH_SIZE records: one or two PutRecords calls.
+    timeout_s=30,
+)
+AUDIT_SEALER = FunctionSpec(
+    "audit_sealer",
+    "Seals the audit stream into a KMS-signed hash chain per shard, archived under Object Lock",
+    memory_mb=512,
+    timeout_s=60,
+)
+
+# --- the audit trail -----------------------------------------------------------------------
+
+# The ledger items whose changes are audit events (payplat/dal/ledger_table.py's layout):
+# payments `PAYMENT#<id>` / `PAYMENT` and refunds `PAYMENT#<id>` / `REFUND#<created>#<id>`.
+# Accounts, entries, payment views and idempotency claims never invoke the forwarder.
+AUDITED_LEDGER_SORT_KEY = "PAYMENT"
+AUDITED_LEDGER_SORT_KEY_PREFIX = "REFUND#"
+# A Lambda event filter on a DynamoDB stream record: the sort key is one of the above.
+AUDITED_LEDGER_CHANGES = {
+    "dynamodb": {
+        "Keys": {
+            LEDGER.sort_key: {
+                "S": [AUDITED_LEDGER_SORT_KEY, {"prefix": AUDITED_LEDGER_SORT_KEY_PREFIX}]
+            }
+        }
+    }
+}
+FORWARDER_BATCH_SIZE = 100
+FORWARDER_RETRY_ATTEMPTS = 10
+# A DynamoDB stream keeps records 24 hours: older ones are gone whatever the mapping says.
+FORWARDER_MAX_RECORD_AGE_S = 86_400
+
+# Kinesis GetRecords returns up to 10,000 records; 500 keeps a batch (one seal) well inside
+# AUDIT_SEALER.timeout_s with one KMS Sign and one S3 PutObject per batch.
+SEALER_BATCH_SIZE = 500
+# The seal chain is per shard and in order: one batch at a time per shard, never concurrent.
+SEALER_PARALLELIZATION = 1
+# Retried until it succeeds (-1): a chain cannot skip a batch and stay a chain. A stuck shard
+# costs nothing on the request path (the archive's Firehose reads the stream on its own), and
+# the audit-lag alarm pages within minutes. Records older than a day short of the stream's
+# retention go to the DLQ instead, so the shard and sequence range of a batch that never
+# sealed are on record before the stream would drop the records silently.
+SEALER_RETRY_ATTEMPTS = -1
+SEALER_MAX_RECORD_AGE_S = (AUDIT_STREAM.retention_hours - 24) * 3600
+
+# Failed-batch pointers (shard, sequence numbers) of both event source mappings; SQS's longest.
+AUDIT_DLQ_RETENTION_DAYS = 14
+
+# Firehose: objects every minute (or 5 MiB), so the archive trails the stream by about that.
+ARCHIVE_BUFFER_INTERVAL_S = 60
+ARCHIVE_BUFFER_SIZE_MIB = 5
+# Records Firehose could not deliver as events, kept apart under their error type.
+ARCHIVE_ERRORS_PREFIX = "errors/"
+# The access logs of the archive: kept as long as the archive's own objects.
+ARCHIVE_ACCESS_LOG_RETENTION_DAYS = AUDIT_ARCHIVE.retention_days
+
+# --- monitoring ----------------------------------------------------------------------------
+
+FINANCE_DASHBOARD_NAME = f"{SERVICE_NAME}-finance-ops"
+PLATFORM_DASHBOARD_NAME = f"{SERVICE_NAME}-platform-ops"
+TOP_PARTNERS_BY_REQUESTS_RULE = f"{SERVICE_NAME}-top-partners-by-requests"
+TOP_PARTNERS_BY_VOLUME_RULE = f"{SERVICE_NAME}-top-partners-by-volume"
+TOP_CONTRIBUTORS = 10
+# The message of the one log line payplat.http writes per answered request.
+REQUEST_LOG_MESSAGE = "request"
+DASHBOARD_PERIOD_S = 300
+
+# The `kind` dimension of MoneyMovements / MoneyMovedMinorUnits (payplat.ledger.Movement).
+PAYMENT_KINDS = ("payment", "authorization")  # money leaving a payer: at once, or held
+CAPTURE_KIND = "capture"
+REFUND_KIND = "refund"
+FAILED_PAYMENT_KIND = "payment_failed"
+RELEASE_KINDS = ("cancel", "expiry")  # held money going back to the payer
+# What the top-partners-by-volume rule adds up: money that moved to a payee.
+VOLUME_KINDS = ("payment", CAPTURE_KIND)
+
+ALARM_PERIOD_S = 300
+# API 5xx: more than 1% of the stage's requests in 5 minutes; below API_5XX_MIN_REQUESTS a
+# period is not judged (one 500 among 20 requests is a bug report, not an outage).
+API_5XX_RATE_PERCENT = 1
+API_5XX_MIN_REQUESTS = 20
+# Refused credentials (401/403, AccessDenied over every reason) in 5 minutes: partners refresh
+# tokens before they expire, so a healthy base sends a handful; token guessing sends hundreds.
+AUTH_FAILURES_PER_PERIOD = 50
+# Limiter 429s in 5 minutes (1 a second): clients honouring Retry-After stay far below it; above
+# it a client ignores Retry-After or a plan is set too low.
+RATE_LIMITED_PER_PERIOD = 300
+# Audit lag: the oldest record a forwarder or sealer batch held when it was read.
+AUDIT_LAG_S = 300
+# Firehose: the oldest record not yet in S3. Normally about ARCHIVE_BUFFER_INTERVAL_S; 15
+# minutes means delivery has been failing for several retries.
+ARCHIVE_FRESHNESS_S = 900

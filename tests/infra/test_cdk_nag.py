@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from aws_cdk.assertions import Annotations, Match
+from constructs import Construct
 
+from infra.constructs.names import ARCHIVE_ERRORS_PREFIX
+from infra.resources import AUDIT_ARCHIVE
 from payplat.routes import ROUTES
 from tests.infra.synthesized import Json, Synthesized
 
@@ -16,8 +19,12 @@ REVIEWED_RULES = {
     "AwsSolutions-APIG4",  # public routes (RFC 8414/7517 documents, token endpoint, health)
     "AwsSolutions-COG4",  # own OAuth server, Lambda authorizer instead of Cognito
     "AwsSolutions-IAM4",  # the account-wide API Gateway CloudWatch role
-    "AwsSolutions-IAM5",  # X-Ray's resource "*", signing keys created after deployment
+    # X-Ray's and dynamodb:ListStreams' resource "*", signing keys created after deployment,
+    # the audit archive's writers each on their own object prefix
+    "AwsSolutions-IAM5",
+    "AwsSolutions-KDF1",  # Firehose SSE exists only for Direct PUT; its source is encrypted
     "AwsSolutions-L1",  # python3.13 pinned by DESIGN
+    "AwsSolutions-SQS3",  # the audit DLQs are themselves dead-letter queues
 }
 
 
@@ -90,18 +97,59 @@ def test_wildcard_resource_suppressions_name_exactly_what_they_allow(synth: Synt
         for rule in _suppressions(resource)
         if rule["id"] == "AwsSolutions-IAM5"
     ]
-    oauth_role = synth.stack.functions.oauth.role
-    oauth_policy = oauth_role.node.find_child("DefaultPolicy")
+    functions = synth.stack.functions
+    archive = synth.stack.archive
+    events, errors, seals = (
+        archive.prefix_finding(prefix)
+        for prefix in (
+            AUDIT_ARCHIVE.events_prefix,
+            ARCHIVE_ERRORS_PREFIX,
+            AUDIT_ARCHIVE.seals_prefix,
+        )
+    )
 
-    # Then each names the one wildcard it allows (never the whole rule): X-Ray's "*", or every
-    # KMS key of the account (narrowed by tag), and the latter only for the oauth role
+    def role_and_policy(role: Construct) -> set[str]:
+        return {synth.logical_id(role), synth.logical_id(role.node.find_child("DefaultPolicy"))}
+
+    # Then each names the wildcards it allows (never the whole rule): X-Ray's "*" (and
+    # ListStreams'), every KMS key of the account (narrowed by tag), or an archive prefix
     assert {applies_to for _, applies_to in suppressed} == {
         (XRAY_FINDING,),
         (TAGGED_KEYS_FINDING,),
+        (events, errors),
+        (seals,),
     }
-    assert {
-        logical_id for logical_id, applies_to in suppressed if applies_to[0] != XRAY_FINDING
-    } == {
-        synth.logical_id(oauth_role),
-        synth.logical_id(oauth_policy),
+
+    def holders(applies_to: tuple[str, ...]) -> set[str]:
+        return {logical_id for logical_id, named in suppressed if named == applies_to}
+
+    # And the tag-wide key statement is the oauth role's alone, the events and errors prefixes
+    # Firehose's, the seals prefix the sealer's
+    assert holders((TAGGED_KEYS_FINDING,)) == role_and_policy(functions.oauth.role)
+    assert holders((events, errors)) == {
+        synth.logical_id(archive.node.find_child("DeliveryPolicy"))
     }
+    assert holders((seals,)) == role_and_policy(functions.audit_sealer.role)
+
+
+def test_list_streams_is_the_only_other_action_on_every_resource(synth: Synthesized) -> None:
+    # Given every function role's statements on resource "*"
+    wildcard_actions = {
+        fn.spec.name: {
+            action
+            for statement in synth.role_statements(synth.logical_id(fn.role))
+            if statement["Resource"] == "*"
+            for action in _as_list(statement["Action"])
+        }
+        for fn in synth.stack.functions.all
+    }
+
+    # Then they are X-Ray's, and the forwarder's dynamodb:ListStreams (its stream trigger's)
+    xray = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    forwarder = synth.stack.functions.audit_forwarder.spec.name
+    for name, actions in wildcard_actions.items():
+        assert actions == (xray | {"dynamodb:ListStreams"} if name == forwarder else xray), name
+
+
+def _as_list(value: object) -> list[object]:
+    return value if isinstance(value, list) else [value]

@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 
-from infra.constructs.names import STAGE_NAME
-from infra.resources import AUDIT_STREAM, TABLES, TableSpec
+from infra.constructs.names import FINANCE_DASHBOARD_NAME, PLATFORM_DASHBOARD_NAME, STAGE_NAME
+from infra.resources import AUDIT_ARCHIVE, AUDIT_STREAM, TABLES, TableSpec
 from payplat.config import Env, OperatorSettings
 from tests.infra.synthesized import Json, Synthesized
 
@@ -78,7 +78,13 @@ def test_env_var_outputs_name_real_variables_with_readable_ids(synth: Synthesize
     # (PAYPLAT_RATE_LIMITS_TABLE -> RateLimitsTable)
     assert set(named.values()) <= known
     assert len(set(named.values())) == len(named)
-    expected = {t.env for t in TABLES} | {Env.ISSUER, Env.SIGNING_KEY_ID, AUDIT_STREAM.env}
+    expected = {t.env for t in TABLES} | {
+        Env.ISSUER,
+        Env.SIGNING_KEY_ID,
+        AUDIT_STREAM.env,
+        AUDIT_ARCHIVE.env,
+        Env.AUDIT_SEALING_KEY_ID,
+    }
     assert set(named.values()) == expected
     for output_id, env in named.items():
         assert output_id.upper() == env.removeprefix("PAYPLAT_").replace("_", ""), output_id
@@ -92,3 +98,40 @@ def test_every_setting_the_operator_cli_reads_is_an_output(synth: Synthesized) -
     # Then an operator can export every one of them (and the audit stream) from the stack
     assert wanted
     assert wanted | {AUDIT_STREAM.env} <= set(outputs)
+
+
+def test_audit_verify_reads_the_archive_and_the_sealing_key_from_outputs(
+    synth: Synthesized,
+) -> None:
+    # Given the outputs by env var, and the sealer's env as deployed
+    outputs = _by_env_var(synth)
+    sealer_env = synth.properties(synth.stack.functions.audit_sealer.function)["Environment"]
+
+    # Then the archive bucket's name and the sealing key's ARN are there, the same values the
+    # sealer writes and signs with, so `payplat audit verify` checks what was sealed
+    bucket = {"Ref": synth.logical_id(synth.stack.archive.bucket)}
+    key_arn = {"Fn::GetAtt": [synth.logical_id(synth.stack.sealing_key.key), "Arn"]}
+    assert outputs[AUDIT_ARCHIVE.env]["Value"] == bucket
+    assert outputs[Env.AUDIT_SEALING_KEY_ID]["Value"] == key_arn
+    assert sealer_env["Variables"][AUDIT_ARCHIVE.env] == bucket
+    assert sealer_env["Variables"][Env.AUDIT_SEALING_KEY_ID] == key_arn
+
+
+def test_the_alarm_topic_and_the_dashboards_are_outputs(synth: Synthesized) -> None:
+    # Given the stack outputs
+    outputs = _outputs(synth)
+    monitoring = synth.stack.monitoring
+
+    # Then on-call finds the topic to subscribe to, and both dashboards by name
+    assert outputs["AlarmTopicArn"]["Value"] == {"Ref": synth.logical_id(monitoring.topic)}
+    assert outputs["FinanceOpsDashboard"]["Value"] == {
+        "Ref": synth.logical_id(monitoring.finance_dashboard)
+    }
+    assert outputs["PlatformOpsDashboard"]["Value"] == {
+        "Ref": synth.logical_id(monitoring.platform_dashboard)
+    }
+    properties = synth.properties(monitoring.finance_dashboard)
+    assert properties["DashboardName"] == FINANCE_DASHBOARD_NAME
+    assert synth.properties(monitoring.platform_dashboard)["DashboardName"] == (
+        PLATFORM_DASHBOARD_NAME
+    )

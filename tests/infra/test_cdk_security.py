@@ -14,6 +14,8 @@ import pytest
 from infra.constructs.functions import PayplatFunction
 from infra.constructs.names import (
     ACCESS_TOKEN_TTL_S,
+    AUDIT_FORWARDER,
+    AUDIT_SEALER,
     AUTHORIZER,
     EXPIRER,
     OAUTH,
@@ -23,7 +25,9 @@ from infra.constructs.names import (
     FunctionSpec,
 )
 from infra.resources import (
+    AUDIT,
     AUDIT_LOG_FILTER,
+    AUDIT_SEALING_KEY,
     AUDIT_STREAM,
     CLIENTS,
     LEDGER,
@@ -37,8 +41,10 @@ from infra.resources import (
 from payplat.config import (
     AuthorizerSettings,
     Env,
+    ForwarderSettings,
     OAuthSettings,
     PaymentsSettings,
+    SealerSettings,
     from_mapping,
 )
 from payplat.dal.kms_signer import PURPOSE_TAG
@@ -51,7 +57,9 @@ READ_ACTIONS = {
     "dynamodb:Query",
     "dynamodb:ConditionCheckItem",
 }
-FUNCTIONS = (AUTHORIZER, OAUTH, PAYMENTS, EXPIRER)
+FUNCTIONS = (AUTHORIZER, OAUTH, PAYMENTS, EXPIRER, AUDIT_FORWARDER, AUDIT_SEALER)
+# Every function but the audit forwarder, which reads the ledger table's stream.
+NO_STREAM_READERS = tuple(spec for spec in FUNCTIONS if spec is not AUDIT_FORWARDER)
 SIGN_ACTIONS = {"kms:Sign", "kms:GetPublicKey"}
 # Every KMS key of the stack's account and region, as the template spells it.
 ANY_KEY_ARN: Json = {
@@ -239,18 +247,27 @@ def test_table_grants_are_exactly_what_each_function_needs(synth: Synthesized) -
     # And the expirer reads and writes the ledger and nothing else (no clients, no buckets)
     assert set(expirer) == {table(LEDGER)}
     assert expirer[table(LEDGER)] >= {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    # And the sealer reads and advances the audit chain's heads, never deletes or lists them
+    # (the forwarder's stream-only grants are checked in test_cdk_audit.py)
+    assert _dynamodb_grants(synth, AUDIT_SEALER) == {
+        table(AUDIT): {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    }
 
 
 def test_no_function_policy_has_a_wildcard_outside_xray(synth: Synthesized) -> None:
     # Given every statement of every function role
     for spec in FUNCTIONS:
         for statement in _statements(synth, spec):
-            # Then "*" resources are only X-Ray's (it has no resource-level permissions) and
-            # the tag-conditioned statement for signing keys created after deployment
+            # Then "*" resources are only X-Ray's and ListStreams' (neither has resource-level
+            # permissions; ListStreams only for the forwarder's stream trigger), the
+            # tag-conditioned statement for signing keys created after deployment, and the
+            # archive writers' own object prefixes
             if "*" in _resources(statement) or "*" in json.dumps(statement["Resource"]):
-                assert all(
-                    a.startswith("xray:") for a in _actions(statement)
-                ) or _is_tagged_keys_statement(statement), statement
+                assert (
+                    all(_is_resource_free(a, spec) for a in _actions(statement))
+                    or _is_tagged_keys_statement(statement)
+                    or _actions(statement) == ["s3:PutObject"]
+                ), statement
             # And no action is a wildcard
             assert not [a for a in _actions(statement) if "*" in a], statement
 
@@ -277,7 +294,15 @@ def test_oauth_reads_the_ledger_only_through_the_owner_index(synth: Synthesized)
     )
 
 
-@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
+def _is_resource_free(action: str, spec: FunctionSpec) -> bool:
+    """An action that takes no resource-level permission: X-Ray's, and the forwarder's
+    dynamodb:ListStreams (Lambda checks it when the stream's event source mapping is made)."""
+    return action.startswith("xray:") or (
+        spec is AUDIT_FORWARDER and action == "dynamodb:ListStreams"
+    )
+
+
+@pytest.mark.parametrize("spec", NO_STREAM_READERS, ids=lambda spec: spec.name)
 def test_no_function_may_scan_or_read_streams(synth: Synthesized, spec: FunctionSpec) -> None:
     # Given every action of the function's role
     actions = {a for s in _statements(synth, spec) for a in _actions(s)}
@@ -351,25 +376,36 @@ def test_money_and_partner_tables_have_deletion_protection(synth: Synthesized) -
         properties = synth.properties(synth.stack.data.table(spec))
         return properties.get("DeletionProtectionEnabled") is True
 
-    # Then the ledger, the clients and the account holders cannot be deleted by accident
+    # Then the ledger, the clients, the account holders and the audit chain's heads cannot be
+    # deleted by accident
     assert protected(LEDGER)
     assert protected(CLIENTS)
     assert protected(USERS)
+    assert protected(AUDIT)
 
 
-def test_signing_key_is_a_retained_p256_signing_key_with_the_alias(synth: Synthesized) -> None:
-    # Given the signing key and the aliases
-    key_id = synth.logical_id(synth.stack.signing_key.key)
+@pytest.mark.parametrize(
+    ("construct", "spec"),
+    [("signing_key", SIGNING_KEY), ("sealing_key", AUDIT_SEALING_KEY)],
+    ids=["token-signing", "audit-sealing"],
+)
+def test_signing_keys_are_retained_p256_signing_keys_with_their_alias(
+    synth: Synthesized, construct: str, spec: Any
+) -> None:
+    # Given the key and the aliases
+    key_id = synth.logical_id(getattr(synth.stack, construct).key)
     key = synth.resources[key_id]
-    aliases = synth.of_type("AWS::KMS::Alias").values()
+    aliases = {
+        alias["Properties"]["AliasName"]: alias["Properties"]
+        for alias in synth.of_type("AWS::KMS::Alias").values()
+    }
 
-    # Then it is ECC_NIST_P256 for SIGN_VERIFY, kept on stack delete, and carries the alias
-    assert key["Properties"]["KeySpec"] == "ECC_NIST_P256" == SIGNING_KEY.key_spec
-    assert key["Properties"]["KeyUsage"] == "SIGN_VERIFY" == SIGNING_KEY.key_usage
+    # Then it is ECC_NIST_P256 for SIGN_VERIFY, kept on stack delete, and carries its alias
+    assert key["Properties"]["KeySpec"] == "ECC_NIST_P256" == spec.key_spec
+    assert key["Properties"]["KeyUsage"] == "SIGN_VERIFY" == spec.key_usage
     assert key["DeletionPolicy"] == "Retain"
-    assert [a["Properties"]["AliasName"] for a in aliases] == [SIGNING_KEY.alias]
-    [alias] = aliases
-    assert key_id in json.dumps(alias["Properties"]["TargetKeyId"])
+    assert set(aliases) == {SIGNING_KEY.alias, AUDIT_SEALING_KEY.alias}
+    assert key_id in json.dumps(aliases[spec.alias]["TargetKeyId"])
 
 
 # --- audit ---------------------------------------------------------------------------------
@@ -387,14 +423,21 @@ def test_audit_stream_is_encrypted_and_keeps_the_spec_retention(synth: Synthesiz
     assert properties["ShardCount"] == AUDIT_STREAM.shards
 
 
-def test_each_function_log_group_feeds_the_audit_stream(synth: Synthesized) -> None:
-    # Given the subscription filters and the function log groups
+def test_each_audited_function_log_group_feeds_the_audit_stream(synth: Synthesized) -> None:
+    # Given the subscription filters and the log groups of the functions that write audit lines
     filters = list(synth.of_type("AWS::Logs::SubscriptionFilter").values())
-    log_groups = {synth.logical_id(fn.log_group) for fn in synth.stack.functions.all}
+    functions = synth.stack.functions
+    log_groups = {synth.logical_id(fn.log_group) for fn in functions.audited}
     stream_arn = {"Fn::GetAtt": [synth.logical_id(synth.stack.audit.stream), "Arn"]}
 
-    # Then there is exactly one per function log group, with the audit pattern, to the stream
+    # Then there is exactly one per such log group, with the audit pattern, to the stream
     assert sorted(f["Properties"]["LogGroupName"]["Ref"] for f in filters) == sorted(log_groups)
+    # And none on the audit pipeline's own functions: the forwarder puts on the stream itself
+    # and a subscription on the sealer would feed the stream it seals
+    assert set(functions.all) - set(functions.audited) == {
+        functions.audit_forwarder,
+        functions.audit_sealer,
+    }
     for subscription in filters:
         assert subscription["Properties"]["FilterPattern"] == AUDIT_LOG_FILTER
         assert subscription["Properties"]["DestinationArn"] == stream_arn
@@ -459,7 +502,9 @@ def test_authorizer_logs_in_lambdas_json_format_at_info(synth: Synthesized) -> N
     assert logging_config["ApplicationLogLevel"] == "INFO"
 
 
-@pytest.mark.parametrize("spec", [OAUTH, PAYMENTS, EXPIRER], ids=lambda spec: spec.name)
+@pytest.mark.parametrize(
+    "spec", [OAUTH, PAYMENTS, EXPIRER, AUDIT_FORWARDER, AUDIT_SEALER], ids=lambda spec: spec.name
+)
 def test_powertools_functions_keep_lambdas_text_format(
     synth: Synthesized, spec: FunctionSpec
 ) -> None:
@@ -526,6 +571,12 @@ def test_functions_get_the_names_of_exactly_their_tables(synth: Synthesized) -> 
     }
     assert {k: v for k, v in env(EXPIRER).items() if k in {t.env for t in TABLES}} == {
         LEDGER.env: table_ref(LEDGER),
+    }
+    # And the forwarder needs no table name (it reads the ledger's stream), the sealer only
+    # the audit chain's
+    assert not {t.env for t in TABLES} & set(env(AUDIT_FORWARDER))
+    assert {k: v for k, v in env(AUDIT_SEALER).items() if k in {t.env for t in TABLES}} == {
+        AUDIT.env: table_ref(AUDIT),
     }
     assert env(OAUTH)[Env.SIGNING_KEY_ID] == {
         "Fn::GetAtt": [synth.logical_id(synth.stack.signing_key.key), "Arn"]
@@ -596,6 +647,8 @@ def _cold_start(spec: FunctionSpec, env: Json, monkeypatch: pytest.MonkeyPatch) 
         (PAYMENTS, PaymentsSettings),
         # Its settings class lives in its handler, which loads it at import (its cold start)
         (EXPIRER, "ExpirerSettings"),
+        (AUDIT_FORWARDER, ForwarderSettings),
+        (AUDIT_SEALER, SealerSettings),
     ],
     ids=lambda value: getattr(value, "name", ""),
 )

@@ -8,6 +8,7 @@ DLQ). A retried record yields the same event ids: the trail deduplicates by `eve
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -22,6 +23,12 @@ from payplat.observability import logger, tracer
 
 settings = load(ForwarderSettings)
 stream = AuditStream(settings.audit_stream)
+LOG_GROUP = "/aws/lambda/payplat-audit-forwarder"
+
+
+def context_stream() -> str:
+    """This execution environment's log stream name, as CloudWatch Logs would name it."""
+    return os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "local")
 
 
 @logger.inject_lambda_context
@@ -29,20 +36,25 @@ stream = AuditStream(settings.audit_stream)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records") or []
     outgoing: list[Outgoing] = []
-    source: list[int] = []  # the stream record each outgoing event came from
-    types: list[str] = []
+    source: list[int] = []  # the stream record each outgoing envelope came from
+    types: list[list[str]] = []
     for position, record in enumerate(records):
-        for audit_event in events_from(plain_stream_record(record)):
-            line = audit.line(audit_event)
-            # One payment's events share a partition: they stay in order within a shard.
-            key = audit_event.resource or audit_event.event_id
-            outgoing.append(Outgoing(partition_key=key, data=line.encode("utf-8")))
-            source.append(position)
-            types.append(audit_event.type)
+        events = events_from(plain_stream_record(record))
+        if not events:
+            continue
+        # One ledger change's events travel together, in the envelope the subscription
+        # filter uses, keyed by payment: a payment's events stay in order within a shard.
+        data = audit.envelope(
+            [audit.line(e) for e in events], log_group=LOG_GROUP, log_stream=context_stream()
+        )
+        outgoing.append(Outgoing(partition_key=events[0].resource or "ledger", data=data))
+        source.append(position)
+        types.append([e.type for e in events])
     failed = stream.put(outgoing)
-    for index, type_ in enumerate(types):
+    for index, kinds in enumerate(types):
         if index not in failed:
-            count(AUDIT_EVENTS_FORWARDED.name, type=type_)
+            for kind in kinds:
+                count(AUDIT_EVENTS_FORWARDED.name, type=kind)
     failed_records = sorted({source[index] for index in failed})
     if failed_records:
         logger.warning("audit events not forwarded", extra={"records": len(failed_records)})

@@ -28,6 +28,7 @@ from payplat.dal.wiring import dynamo_gate
 from payplat.errors import OAuthError
 from payplat.grants import AUTHORIZATION_REQUEST_TTL_S
 from payplat.http import (
+    CLIENT_ID,
     NO_STORE,
     RESPONSE_HEADERS,
     bind,
@@ -111,7 +112,9 @@ def _authenticated_client(form: dict[str, str]) -> Client:
 def _throttle(client_id: str) -> None:
     """Per source IP and per claimed client id, before any credential is checked."""
     headers = gate.admit_token_request(client_id, origin(app))
-    app.append_context(**{RESPONSE_HEADERS: headers})
+    # The claimed id, admitted by the gate: the request log line names it (Contributor
+    # Insights ranks partners by it).
+    app.append_context(**{RESPONSE_HEADERS: headers, CLIENT_ID: client_id})
 
 
 # -- the authorize page ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ from payplat.dal.wiring import dynamo_gate
 from payplat.errors import InvalidRequest
 from payplat.http import (
     JSON,
+    PRINCIPAL,
     RESPONSE_HEADERS,
     bind,
     current_route,
@@ -25,7 +26,8 @@ from payplat.http import (
     origin,
 )
 from payplat.ledger import Idempotency, Ledger, Outcome, request_hash
-from payplat.observability import logger, tracer
+from payplat.metrics import IDEMPOTENT_REPLAYS
+from payplat.observability import logger, metric, tracer
 from payplat.pagination import PageRequest, page_request
 from payplat.principal import Principal
 from payplat.requests import CancelPayment, CapturePayment, CreatePayment, CreateRefund, parse
@@ -47,7 +49,7 @@ def admit(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Respo
     if route is not None and route.protected:
         context = app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}
         principal, headers = gate.admit(route, context, origin(app))
-        app.append_context(principal=principal, **{RESPONSE_HEADERS: headers})
+        app.append_context(**{PRINCIPAL: principal, RESPONSE_HEADERS: headers})
     return next_middleware(app)
 
 
@@ -55,7 +57,7 @@ app.use(middlewares=[admit])
 
 
 def principal() -> Principal:
-    caller: Principal = app.context["principal"]
+    caller: Principal = app.context[PRINCIPAL]
     return caller
 
 
@@ -100,8 +102,13 @@ def body_of(model: type[M]) -> tuple[M, dict[str, Any]]:
 
 
 def answer(outcome: Outcome) -> Response[str]:
-    """The stored answer, byte for byte; a replay says so."""
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    """The stored answer, byte for byte; a replay says so, and is counted (a partner
+    retrying a lot shows here before it shows anywhere else)."""
+    headers = {}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+        route = current_route(app)
+        metric(IDEMPOTENT_REPLAYS, route=route.name if route else "unmatched")
     return Response(
         status_code=outcome.status, content_type=JSON, body=outcome.body, headers=headers
     )

@@ -257,10 +257,22 @@ class AuditArchive(Construct):
                     awskms_key_arn=self.key.key_arn
                 )
             ),
-            # One record a line, so an archived object reads back record by record.
+            # The stream carries CloudWatch Logs subscription envelopes (the forwarder writes
+            # the same): decompress them, keep each log event's message (one audit line),
+            # one a line, so an archived object reads back event by event.
             processing_configuration=Delivery.ProcessingConfigurationProperty(
                 enabled=True,
-                processors=[Delivery.ProcessorProperty(type="AppendDelimiterToRecord")],
+                processors=[
+                    Delivery.ProcessorProperty(
+                        type="Decompression",
+                        parameters=[_parameter("CompressionFormat", "GZIP")],
+                    ),
+                    Delivery.ProcessorProperty(
+                        type="CloudWatchLogProcessing",
+                        parameters=[_parameter("DataMessageExtraction", "true")],
+                    ),
+                    Delivery.ProcessorProperty(type="AppendDelimiterToRecord"),
+                ],
             ),
             cloud_watch_logging_options=Delivery.CloudWatchLoggingOptionsProperty(
                 enabled=True,
@@ -276,3 +288,7 @@ class AuditArchive(Construct):
             resources=[self.key.key_arn],
             conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
         )
+
+
+def _parameter(name: str, value: str) -> Delivery.ProcessorParameterProperty:
+    return Delivery.ProcessorParameterProperty(parameter_name=name, parameter_value=value)

@@ -6,8 +6,9 @@
   of attempts as in AWS, then the batch's description goes to the DLQ (an SQS queue);
 - Lambda's Kinesis event source: the audit stream, shard by shard in order, to λ
   audit_sealer; a failed batch is retried whole;
-- Firehose: the audit stream, buffered, delivered to the archive bucket as gzip JSON lines
-  under `events/YYYY/MM/DD/HH/`.
+- Firehose: the audit stream, buffered, its subscription envelopes decompressed and their
+  messages extracted (the Decompression and CloudWatchLogProcessing processors), delivered
+  to the archive bucket as gzip JSON lines under `events/YYYY/MM/DD/HH/`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from infra.resources import AUDIT_ARCHIVE
+from payplat.audit import unpack
 from payplat.audit_chain import StreamRecord
 from payplat.dal.audit_archive import AuditArchive
 from payplat.dal.audit_stream import AuditStream
@@ -157,7 +159,8 @@ class FirehoseDelivery:
     def poll(self) -> None:
         for shard in self._stream.shards():
             for batch in self._stream.read(shard, after=self._after.get(shard), limit=500):
-                self._buffer += [record.data for record in batch]
+                # Firehose's processors: decompress, extract the messages, one per line
+                self._buffer += [line for record in batch for line in unpack(record.data)]
                 self._after[shard] = batch[-1].sequence
         if self._buffer and time.monotonic() - self._since >= FIREHOSE_BUFFER_S:
             self.flush()

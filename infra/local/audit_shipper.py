@@ -1,5 +1,6 @@
 """Carries audit log lines to the Kinesis stream `audit`, as the CloudWatch Logs subscription
-filter does in AWS: off the request path, batched, and retried until delivered."""
+filter does in AWS: off the request path, in gzip-compressed subscription envelopes of a
+batch of lines each, and retried until delivered."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import Any
 
 from payplat import audit
 
-BATCH_MAX = 500  # Kinesis PutRecords limit
+BATCH_MAX = 500  # lines taken from the queue at a time
+LINES_PER_ENVELOPE = 50  # a subscription record holds a batch of log events
+LOG_GROUP = "/aws/lambda/payplat-local"  # the one process serves every function locally
 FLUSH_INTERVAL_S = 0.2
 
 
@@ -58,7 +61,15 @@ class AuditShipper:
 
     def _ship(self, lines: list[str]) -> None:
         records = [
-            {"Data": line.encode("utf-8"), "PartitionKey": _partition(line)} for line in lines
+            {
+                "Data": audit.envelope(
+                    lines[start : start + LINES_PER_ENVELOPE],
+                    log_group=LOG_GROUP,
+                    log_stream="local",
+                ),
+                "PartitionKey": _partition(lines[start]),
+            }
+            for start in range(0, len(lines), LINES_PER_ENVELOPE)
         ]
         delay = 0.1
         while records:

@@ -15,6 +15,7 @@ import boto3
 import pytest
 import requests
 
+from payplat.audit import unpack
 from tests.conftest import AUDIT_SCHEMA, Platform, payplat_cli
 from tests.e2e.oauth_support import (
     LOCAL_CREDENTIALS,
@@ -40,7 +41,7 @@ def stream_events(platform: Platform) -> list[dict[str, Any]]:
         )["ShardIterator"]
         while iterator:
             batch = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
-            found += [json.loads(record["Data"]) for record in batch["Records"]]
+            found += [json.loads(line) for r in batch["Records"] for line in unpack(r["Data"])]
             if not batch["Records"]:
                 break
             iterator = batch.get("NextShardIterator")

@@ -16,6 +16,7 @@ import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 
+from payplat.audit import unpack
 from tests.conftest import Platform
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +46,7 @@ def audit_records(platform: Platform) -> list[dict[str, Any]]:
         )["ShardIterator"]
         while iterator:
             batch = kinesis.get_records(ShardIterator=iterator, Limit=1000)
-            records += [json.loads(r["Data"]) for r in batch["Records"]]
+            records += [json.loads(line) for r in batch["Records"] for line in unpack(r["Data"])]
             if not batch["Records"]:
                 break
             iterator = batch.get("NextShardIterator")

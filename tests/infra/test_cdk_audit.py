@@ -207,7 +207,19 @@ def test_firehose_copies_the_audit_stream_into_the_events_prefix_as_gzip_json_li
     }
     assert destination["ProcessingConfiguration"] == {
         "Enabled": True,
-        "Processors": [{"Type": "AppendDelimiterToRecord"}],
+        "Processors": [
+            {
+                "Type": "Decompression",
+                "Parameters": [{"ParameterName": "CompressionFormat", "ParameterValue": "GZIP"}],
+            },
+            {
+                "Type": "CloudWatchLogProcessing",
+                "Parameters": [
+                    {"ParameterName": "DataMessageExtraction", "ParameterValue": "true"}
+                ],
+            },
+            {"Type": "AppendDelimiterToRecord"},
+        ],
     }
     assert destination["EncryptionConfiguration"] == {
         "KMSEncryptionConfig": {"AWSKMSKeyARN": _arn(synth, archive.key)}

@@ -67,10 +67,11 @@ def fast(monkeypatch: pytest.MonkeyPatch) -> None:
 def kinesis_events(aws: dict[str, str]) -> list[dict[str, Any]]:
     stream = AuditStream(aws[Env.AUDIT_STREAM])
     return [
-        json.loads(record.data)
+        json.loads(line)
         for shard in stream.shards()
         for batch in stream.read(shard)
         for record in batch
+        for line in audit.unpack(record.data)
     ]
 
 
@@ -234,7 +235,13 @@ def test_the_sealed_trail_verifies_against_the_archive(
 
     # When the archive holds what the stream held (Firehose's job)
     archive = AuditArchive(aws[Env.AUDIT_ARCHIVE_BUCKET], aws[Env.AUDIT_TABLE])
-    records = [r.data for shard in stream.shards() for b in stream.read(shard) for r in b]
+    records = [
+        line
+        for shard in stream.shards()
+        for b in stream.read(shard)
+        for r in b
+        for line in audit.unpack(r.data)
+    ]
     archive.put_events("events/2026/11/29/00/test.gz", records)
 
     # Then every sealed event is there, unmodified, in order, under valid signatures

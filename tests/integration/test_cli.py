@@ -367,7 +367,7 @@ def test_operator_audit_lines_reach_the_audit_stream(
             StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
         records += kinesis.get_records(ShardIterator=iterator, Limit=10_000)["Records"]
-    events = [json.loads(record["Data"]) for record in records]
+    events = [json.loads(line) for record in records for line in audit.unpack(record["Data"])]
     assert any(
         e["type"] == "client.registered" and e["resource"] == f"client/{client_id}" for e in events
     )

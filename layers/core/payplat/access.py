@@ -10,6 +10,8 @@ from dataclasses import replace
 from typing import Any
 
 from payplat import audit
+from payplat.errors import AuthenticationFailed, PermissionDenied
+from payplat.metrics import ACCESS_DENIED
 from payplat.principal import CachedClients, Principal, principal_from
 from payplat.ratelimit.enforce import enforce
 from payplat.ratelimit.limiter import RateLimiter
@@ -36,11 +38,19 @@ class Gate:
     ) -> tuple[Principal, dict[str, str]]:
         """The caller and the rate-limit headers for its response; raises ApiError
         subclasses (401, 403, 429, 503) when the request may not proceed."""
-        principal = replace(
-            principal_from(authorizer_context, self.clients), request_id=origin.request_id
-        )
+        try:
+            principal = replace(
+                principal_from(authorizer_context, self.clients), request_id=origin.request_id
+            )
+        except AuthenticationFailed:
+            _denied(route, authorizer_context, origin, "client_inactive")
+            raise
         if route.scope is not None:
-            principal.require(route.scope)
+            try:
+                principal.require(route.scope)
+            except PermissionDenied:
+                _denied(route, authorizer_context, origin, "insufficient_scope")
+                raise
         limits = self.plans.get(principal.plan)
         charge = self.limiter.charge(
             API_SCOPE,
@@ -96,3 +106,25 @@ class Gate:
             origin=origin,
             resource="login",
         )
+
+
+def _denied(
+    route: Route, authorizer_context: Mapping[str, Any], origin: audit.Origin, reason: str
+) -> None:
+    """A refusal behind the authorizer (a disabled client, a scope the cached policy let
+    through): audited and counted like the authorizer's own."""
+    audit.record(
+        audit.AuditEvent(
+            type="access.denied",
+            outcome="failure",
+            actor=audit.Actor(
+                client_id=str(authorizer_context.get("client_id") or "") or None,
+                sub=str(authorizer_context.get("sub") or "") or None,
+            ),
+            origin=origin,
+            resource=route.name,
+            reason=reason,
+        ),
+        metric=ACCESS_DENIED.name,
+        reason=reason,
+    )

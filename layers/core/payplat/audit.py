@@ -11,8 +11,10 @@ password or card-like number not at all.
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -242,3 +244,48 @@ def json_schema() -> dict[str, Any]:
         },
         "allOf": per_type,
     }
+
+
+# -- the stream's record format ---------------------------------------------------------------
+#
+# A CloudWatch Logs subscription filter puts gzip-compressed envelopes on the stream, each
+# holding a batch of log events whose `message` is one audit line. The forwarder writes the
+# same envelope, so every reader of the stream (the sealer, Firehose's processors, `payplat
+# audit tail`) reads one format.
+
+DATA_MESSAGE = "DATA_MESSAGE"
+
+
+def envelope(lines: list[str], *, log_group: str, log_stream: str) -> bytes:
+    """Audit lines as one CloudWatch Logs subscription record."""
+    now_ms = int(time.time() * 1000)
+    document = {
+        "messageType": DATA_MESSAGE,
+        "owner": "payplat",
+        "logGroup": log_group,
+        "logStream": log_stream,
+        "subscriptionFilters": ["payplat-audit"],
+        "logEvents": [
+            {"id": str(uuid.uuid4().int)[:56], "timestamp": now_ms, "message": line}
+            for line in lines
+        ],
+    }
+    return gzip.compress(json.dumps(document, separators=(",", ":")).encode("utf-8"))
+
+
+def unpack(data: bytes) -> list[bytes]:
+    """The audit lines a stream record carries: every message of a subscription envelope
+    (none for a control message), or the record itself when it is a bare line."""
+    if data[:2] != b"\x1f\x8b":
+        return [data.strip()] if data.strip() else []
+    try:
+        document = json.loads(gzip.decompress(data))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(document, dict) or document.get("messageType") != DATA_MESSAGE:
+        return []
+    return [
+        str(event.get("message", "")).strip().encode("utf-8")
+        for event in document.get("logEvents", [])
+        if str(event.get("message", "")).strip()
+    ]

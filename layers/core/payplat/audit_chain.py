@@ -1,7 +1,8 @@
 """Tamper evidence for the audit trail: seals, hash-chained per stream shard and signed.
 
 The sealer reads the audit stream in order, one shard at a time, and for each batch writes
-a seal: the id and SHA-256 of every record in it, in stream order, the digest of the previous
+a seal: the id and SHA-256 of every audit line in it (records are subscription envelopes of
+lines, payplat.audit.unpack), in stream order, the digest of the previous
 seal of the shard, and a KMS signature over its own digest. Seals go to the Object Lock
 archive. `verify` recomputes everything from the archived events and the seals and reports
 the first break: a modified event (hash), a removed one (missing), a reordered one (order), a
@@ -18,6 +19,8 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
+
+from payplat.audit import unpack
 
 GENESIS = "0" * 64  # the `previous` of a shard's first seal
 
@@ -123,7 +126,9 @@ def seal_batch(
         first_sequence=fresh[0].sequence,
         last_sequence=fresh[-1].sequence,
         sealed_through=fresh[-1].arrived,
-        events=tuple((event_id_of(r.data), record_hash(r.data)) for r in fresh),
+        events=tuple(
+            (event_id_of(line), record_hash(line)) for r in fresh for line in unpack(r.data)
+        ),
         previous=head.digest if head else GENESIS,
         key_id=signer.key_id,
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from payplat.audit import unpack
 from payplat.audit_chain import Seal, SignatureCheck, StreamRecord, Verification, verify
 from payplat.money import EXPONENTS
 
@@ -59,9 +60,9 @@ def events(
         for shard in stream.shards():
             for batch in stream.read(shard, after=after.get(shard)):
                 after[shard] = batch[-1].sequence
-                for record in batch:
+                for line in (line for record in batch for line in unpack(record.data)):
                     try:
-                        event = json.loads(record.data)
+                        event = json.loads(line)
                     except ValueError:
                         continue
                     event_id = event.get("event_id")

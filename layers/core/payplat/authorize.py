@@ -30,8 +30,9 @@ from payplat.grants import (
     new_opaque,
     valid_challenge,
 )
+from payplat.metrics import LOGIN_FAILED, TOKENS_ISSUED
 from payplat.oauth import granted_scopes, user_scopes
-from payplat.observability import count
+from payplat.observability import metric
 from payplat.ratelimit.enforce import RateLimited
 from payplat.routes import SCOPES
 from payplat.users import authenticate_user
@@ -333,7 +334,7 @@ def _login(
             reason="invalid_credentials",
             username=username,
         )
-        count("LoginFailed")
+        metric(LOGIN_FAILED)
         return LoginScreen(
             client.name, pending.request_id, csrf, username, "The username or password is wrong."
         )
@@ -410,7 +411,7 @@ def _implicit(
         scope=issued.scope,
         legacy_grant=True,
     )
-    count("TokensIssued", grant_type=GRANT_IMPLICIT)
+    metric(TOKENS_ISSUED, grant_type=GRANT_IMPLICIT)
     fragment = {
         "access_token": issued.token,
         "token_type": "Bearer",

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from payplat.observability import logger
+from payplat.metrics import PENDING_CAPTURE_VALUE, PENDING_CAPTURES
+from payplat.observability import logger, metrics
 
 PAGE_SIZE = 100  # due authorizations read from the index at a time
 
@@ -23,6 +24,12 @@ class DueAuthorizations(Protocol):
 
 class Expirer(Protocol):
     def expire(self, payment_id: str) -> bool: ...
+
+
+class PendingCaptures(Protocol):
+    def pending_captures(self) -> dict[str, tuple[int, int]]:
+        """Currency -> (count, minor units) of every authorization awaiting capture."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +80,11 @@ def sweep(
                 logger.exception("authorization not released", extra={"payment_id": payment_id})
                 failed.append(payment_id)
     return result(finished=False)
+
+
+def measure_pending(pending: PendingCaptures) -> None:
+    """The gauges of what awaits capture, one line per currency: how many authorizations and
+    the value they hold. A currency with none writes nothing (its charts fill the gap with
+    0): a line for every settled currency would be a metric per currency nobody uses."""
+    for currency, (count, held) in sorted(pending.pending_captures().items()):
+        metrics(((PENDING_CAPTURES, count), (PENDING_CAPTURE_VALUE, held)), currency=currency)

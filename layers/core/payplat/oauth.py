@@ -40,7 +40,8 @@ from payplat.grants import (
     new_opaque,
     pkce_matches,
 )
-from payplat.observability import count, logger
+from payplat.metrics import TOKEN_REUSE_DETECTED, TOKENS_ISSUED, TOKENS_REFUSED
+from payplat.observability import logger, metric
 from payplat.routes import SCOPES
 from payplat.users import authenticate_user
 
@@ -98,7 +99,7 @@ def token(
         refresh_token_issued="refresh_token" in body,
         legacy_grant=grant_type in LEGACY_GRANTS or None,
     )
-    count("TokensIssued", grant_type=grant_type)
+    metric(TOKENS_ISSUED, grant_type=grant_type)
     return body
 
 
@@ -271,7 +272,7 @@ def _revoke_family(
         family_id=family_id,
         revoked_jtis=sorted(family.jtis),
     )
-    count("TokenReuseDetected", kind=reason)
+    metric(TOKEN_REUSE_DETECTED, kind=reason)
 
 
 def _body(issued: IssuedToken, refresh_token: str | None = None) -> dict[str, Any]:
@@ -311,7 +312,7 @@ def _refused(client_id: str, grant_type: str, exc: OAuthError, origin: audit.Ori
         reason=exc.error,
         grant_type=grant_type[:64],
     )
-    count("TokensRefused", error=exc.error)
+    metric(TOKENS_REFUSED, error=exc.error)
 
 
 def metadata(settings: TokenSettings) -> dict[str, Any]:

@@ -2,16 +2,17 @@
 
 Correlation id = API Gateway request id. Responses of token and payment calls are never
 captured into traces (they hold tokens and money data). Metrics are EMF lines written by
-payplat.emf, which the authorizer uses too without importing Powertools.
+payplat.emf, which the authorizer uses too without importing Powertools: `metric(SPEC, ...)`
+with a spec of the catalogue (payplat.metrics), which checks the dimensions against it.
 """
 
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Tracer
 
-from payplat.emf import NAMESPACE, SERVICE, count
+from payplat.emf import NAMESPACE, SERVICE, count, metric, metrics
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
-__all__ = ["NAMESPACE", "SERVICE", "count", "logger", "tracer"]
+__all__ = ["NAMESPACE", "SERVICE", "count", "logger", "metric", "metrics", "tracer"]

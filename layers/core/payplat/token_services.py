@@ -21,7 +21,8 @@ from payplat.authserver import AuthServer, record
 from payplat.clients import Client
 from payplat.errors import OAuthError
 from payplat.grants import ACTIVE, digest
-from payplat.observability import count
+from payplat.metrics import TOKENS_REVOKED
+from payplat.observability import metric
 
 ADMIN_SCOPE = "clients:manage"
 _HINTS = {"access_token", "refresh_token"}
@@ -142,7 +143,7 @@ def _revoked(origin: audit.Origin, caller: Client, kind: str, **details: Any) ->
         token_type=kind,
         **details,
     )
-    count("TokensRevoked", token_type=kind)
+    metric(TOKENS_REVOKED, token_type=kind)
 
 
 def _may_see(caller: Client, owner_client_id: str) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from payplat import audit
 from payplat.auth.policy import Policy, build_policy, is_allowed
 from payplat.auth.verify import AccessClaims, InvalidToken, TokenVerifier, bearer_token
+from payplat.metrics import ACCESS_DENIED
 
 
 class Unauthenticated(Exception):
@@ -57,17 +58,20 @@ def _record(
         actor = audit.Actor(client_id=claims.client_id, sub=claims.subject)
         details = {"jti": claims.jti, "scope": claims.scope}
     allowed = outcome == "success"
-    audit.record(
-        audit.AuditEvent(
-            type="access.allowed" if allowed else "access.denied",
-            outcome=outcome,
-            actor=actor,
-            origin=request.origin,
-            resource=request.method_arn,
-            reason=reason,
-            details=details,
-        ),
-        # The decision's metric rides on its audit line: one write per request.
-        metric="AccessAllowed" if allowed else "AccessDenied",
-        reason=reason or "ok",
+    event = audit.AuditEvent(
+        type="access.allowed" if allowed else "access.denied",
+        outcome=outcome,
+        actor=actor,
+        origin=request.origin,
+        resource=request.method_arn,
+        reason=reason,
+        details=details,
     )
+    if allowed:
+        # Admitted requests are counted where they are answered (Requests, by route): the
+        # authorizer runs once per cached token, so a count here would mean little.
+        audit.record(event)
+    else:
+        # A refusal's metric rides on its audit line: one write per request. The reasons
+        # are InvalidToken's fixed codes and insufficient_scope: a bounded dimension.
+        audit.record(event, metric=ACCESS_DENIED.name, reason=reason or "denied")

@@ -88,6 +88,7 @@ class AuditArchive:
             Key=seal_key(seal.stream, seal.shard, seal.index),
             Body=json.dumps(seal.document(), sort_keys=True).encode("utf-8"),
             ContentType="application/json",
+            ChecksumAlgorithm="SHA256",  # Object Lock buckets take no upload without one
         )
 
     # -- reading back (payplat audit verify) ---------------------------------------------
@@ -106,7 +107,10 @@ class AuditArchive:
     def put_events(self, key: str, records: list[bytes]) -> None:
         """Deliver a batch as Firehose does (the local runner's stand-in for it)."""
         self._s3.put_object(
-            Bucket=self._bucket, Key=key, Body=gzip.compress(b"\n".join(records) + b"\n")
+            Bucket=self._bucket,
+            Key=key,
+            Body=gzip.compress(b"\n".join(records) + b"\n"),
+            ChecksumAlgorithm="SHA256",
         )
 
     def _objects(self, prefix: str) -> Iterator[tuple[str, bytes]]:

@@ -266,6 +266,31 @@ class DynamoLedgerStore:
                 return records
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    # -- the pending-capture gauge --------------------------------------------------------------
+
+    def pending_captures(self) -> dict[str, tuple[int, int]]:
+        """Currency -> (how many, minor units held) of every authorization awaiting capture,
+        due or not: the whole sparse `by_expiry` index, a page at a time, reading only the
+        amount and currency. Eventually consistent (it is a gauge)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "by_expiry",
+            "KeyConditionExpression": "gsi2pk = :pending",
+            "ExpressionAttributeValues": _item({":pending": PENDING}),
+            "ProjectionExpression": "#amount, #currency",
+            "ExpressionAttributeNames": {"#amount": "amount", "#currency": "currency"},
+        }
+        totals: dict[str, tuple[int, int]] = {}
+        while True:
+            response = self._client.query(**request)
+            for item in response["Items"]:
+                values = _plain(item)
+                count, held = totals.get(values["currency"], (0, 0))
+                totals[values["currency"]] = (count + 1, held + int(values["amount"]))
+            if "LastEvaluatedKey" not in response:
+                return totals
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
 
 def _raise_refusal(reasons: list[dict[str, Any]], refusals: list[str]) -> None:
     for reason, refusal in zip(reasons, refusals, strict=False):

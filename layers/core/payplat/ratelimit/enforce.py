@@ -12,8 +12,9 @@ import math
 from collections.abc import Sequence
 
 from payplat import audit
-from payplat.emf import count
+from payplat.emf import metric
 from payplat.errors import ApiError, AuthenticationFailed
+from payplat.metrics import ACCESS_DENIED, LIMITER_UNAVAILABLE, RATE_LIMITED
 from payplat.ratelimit.limiter import Charge, Decision, LimiterUnavailable, RateLimiter
 from payplat.ratelimit.plans import Limits
 
@@ -88,7 +89,7 @@ def enforce(
         decision = limiter.check(charges)
     except LimiterUnavailable:
         outcome = "fail_open" if fail_open else "fail_closed"
-        count("LimiterUnavailable", mode=outcome)
+        metric(LIMITER_UNAVAILABLE, mode=outcome)
         _record(
             "ratelimit.unavailable",
             "success" if fail_open else "failure",
@@ -105,7 +106,7 @@ def enforce(
     refusal = decision.refusal
     assert refusal is not None  # noqa: S101 - a refused decision always says why
     if refusal.limit == "revoked":
-        count("AccessDenied", reason="revoked")
+        metric(ACCESS_DENIED, reason="revoked")
         _record(
             "access.denied",
             "failure",
@@ -115,7 +116,7 @@ def enforce(
             resource=resource,
         )
         raise AuthenticationFailed("The access token has been revoked.")
-    count("RateLimited", limit=refusal.limit)
+    metric(RATE_LIMITED, limit=refusal.limit)
     _record(
         "rate_limited",
         "failure",

@@ -81,7 +81,11 @@ def _use_local_platform() -> bool:
         os.environ.setdefault(key, name)
     os.environ.setdefault(Env.AUDIT_STREAM, local["audit_stream"])
     # Absent from an older local.json: the settings then say what is missing.
-    for key, value in ((Env.SIGNING_KEY_ID, "signing_key_id"), (Env.ISSUER, "base_url")):
+    for key, value in (
+        (Env.SIGNING_KEY_ID, "signing_key_id"),
+        (Env.ISSUER, "base_url"),
+        (Env.AUDIT_ARCHIVE_BUCKET, "audit_archive_bucket"),
+    ):
         if local.get(value):
             os.environ.setdefault(key, local[value])
     return True
@@ -108,7 +112,9 @@ def _audit_to_stream(changes_something: bool) -> None:
     kinesis = boto3.client("kinesis")
 
     def put(line: str) -> None:
-        kinesis.put_record(StreamName=stream, Data=line.encode(), PartitionKey="operator")
+        # In the subscription filter's envelope, like every record on the stream.
+        data = audit.envelope([line], log_group="/payplat/operator-cli", log_stream="operator")
+        kinesis.put_record(StreamName=stream, Data=data, PartitionKey="operator")
 
     audit.set_sinks(put)
 
@@ -172,6 +178,7 @@ def _parser() -> argparse.ArgumentParser:
     _keys_arguments(_Group(groups, "keys", "token-signing keys (KMS)", json_flag))
     _ledger_arguments(_Group(groups, "ledger", "the double-entry ledger", json_flag))
     _report_arguments(groups, json_flag)
+    _audit_arguments(_Group(groups, "audit", "the audit trail (stream and archive)", json_flag))
     return parser
 
 
@@ -307,6 +314,26 @@ def _ledger_arguments(ledger: _Group) -> None:
         metavar="FILE",
         help='a JSON object of opening balances, {"acct_...": 250000, ...}',
     )
+
+
+def _audit_arguments(audit: _Group) -> None:
+    tail = audit.command(
+        "tail", "print the audit stream's events readably, each once (--json: one per line)"
+    )
+    tail.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    tail.add_argument(
+        "--type", default=None, help="only this type (payment.captured), or a prefix (payment.)"
+    )
+    tail.add_argument("--client", default=None, help="only events of this client id")
+    tail.add_argument("--limit", type=int, default=None, help="only the last N events")
+    verify = audit.command(
+        "verify",
+        "check the archived events against their signed, hash-chained seals; report the first"
+        " break (exit 1)",
+    )
+    when = "a duration back from now (24h, 7d), now, an ISO date or date-time (UTC)"
+    verify.add_argument("--since", default=None, metavar="WHEN", help=f"seals from: {when}")
+    verify.add_argument("--until", default=None, metavar="WHEN", help="seals before (excluded)")
 
 
 def _report_arguments(groups: Any, json_flag: argparse.ArgumentParser) -> None:
@@ -811,8 +838,58 @@ def _report(args: argparse.Namespace, platform: _Platform, now: int) -> _Output:
     return _Output(finance.document(found), finance.summary(found))
 
 
+def _audit_tail(args: argparse.Namespace, platform: _Platform, now: int) -> _Output:
+    from payplat.audit_view import Filter, events
+    from payplat.dal.audit_stream import AuditStream
+
+    if not platform.settings.audit_stream:
+        raise ValueError(f"set {Env.AUDIT_STREAM} (the stack's AuditStream output)")
+    stream = AuditStream(platform.settings.audit_stream)
+    where = Filter(type=args.type, client=args.client)
+    found = list(events(stream, where))
+    if args.limit is not None:
+        found = found[-args.limit :] if args.limit > 0 else []
+    for event in found:
+        _print_event(event, as_json=args.json)
+    if args.follow:
+        seen = {str(e.get("event_id")) for e in events(stream, Filter())}
+        for event in events(stream, where, follow=True, poll=lambda: time.sleep(1), seen=seen):
+            _print_event(event, as_json=args.json)
+    return _Output(None, "")
+
+
+def _print_event(event: dict[str, Any], *, as_json: bool) -> None:
+    from payplat.audit_view import render
+
+    print(json.dumps(event, separators=(",", ":")) if as_json else render(event), flush=True)
+
+
+def _audit_verify(args: argparse.Namespace, platform: _Platform, now: int) -> _Output:
+    from datetime import UTC, datetime
+
+    from payplat import finance
+    from payplat.audit_view import as_json, summary, verify_archive
+    from payplat.dal.audit_archive import AuditArchive, KmsSignatureCheck
+
+    if not platform.settings.audit_archive_bucket:
+        raise ValueError(f"set {Env.AUDIT_ARCHIVE_BUCKET} (the stack's AuditArchiveBucket)")
+
+    def moment(text: str | None) -> datetime | None:
+        return None if text is None else datetime.fromtimestamp(finance.instant(text, now), UTC)
+
+    result = verify_archive(
+        AuditArchive(platform.settings.audit_archive_bucket),
+        KmsSignatureCheck(),
+        since=moment(args.since),
+        until=moment(args.until),
+    )
+    return _Output(as_json(result), "\n".join(summary(result)), 0 if result.ok else EXIT_FAILED)
+
+
 READ_ONLY = frozenset(
     {
+        ("audit", "tail"),
+        ("audit", "verify"),
         ("plans", "list"),
         ("clients", "list"),
         ("clients", "show"),
@@ -838,6 +915,8 @@ COMMANDS: dict[tuple[str, str], Command] = {
     ("keys", "rotate"): _keys_rotate,
     ("ledger", "verify"): _ledger_verify,
     ("report", ""): _report,
+    ("audit", "tail"): _audit_tail,
+    ("audit", "verify"): _audit_verify,
 }
 
 
@@ -850,11 +929,11 @@ def main(argv: list[str] | None = None) -> int:
         output = _run(args)
     except _Failure as exc:
         return _fail(str(exc), exc.code)
-    if args.json:
+    if args.json and output.data is not None:
         print(json.dumps(output.data, indent=2))
         if output.notice:
             print(f"payplat: {output.notice}", file=sys.stderr)
-    else:
+    elif not args.json and output.text:
         print(output.text)
     return output.code
 

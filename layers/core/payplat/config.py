@@ -123,6 +123,9 @@ class OperatorSettings:
     signing_key_id: str = setting(Env.SIGNING_KEY_ID, default="")
     # Only to show registration URIs; the CLI works without it.
     issuer: str = setting(Env.ISSUER, default="")
+    # `payplat audit`: the stream it tails, the archive it verifies.
+    audit_stream: str = setting(Env.AUDIT_STREAM, default="")
+    audit_archive_bucket: str = setting(Env.AUDIT_ARCHIVE_BUCKET, default="")
 
 
 S = TypeVar("S")

@@ -38,7 +38,7 @@ test-fast: install
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy layers/core/payplat functions infra app.py
+	$(UV) run --frozen mypy layers/core/payplat functions infra app.py sdk/src
 
 format: install
 	$(UV) run --frozen ruff check --fix .

@@ -65,7 +65,12 @@ LEDGER = TableSpec(
 )
 # The audit seal chain: one head item per stream shard (last sequence sealed, last digest).
 AUDIT = TableSpec(id="audit", env=Env.AUDIT_TABLE, partition_key="pk")
-TABLES: tuple[TableSpec, ...] = (CLIENTS, USERS, TOKENS, RATE_LIMITS, LEDGER, AUDIT)
+# Webhook endpoints, events and their deliveries (payplat/dal/webhooks_table.py); events and
+# deliveries expire by TTL after 30 days, endpoints stay until deleted.
+WEBHOOKS = TableSpec(
+    id="webhooks", env=Env.WEBHOOKS_TABLE, partition_key="pk", sort_key="sk", ttl_attribute="ttl"
+)
+TABLES: tuple[TableSpec, ...] = (CLIENTS, USERS, TOKENS, RATE_LIMITS, LEDGER, AUDIT, WEBHOOKS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +99,41 @@ class StreamSpec:
 
 
 AUDIT_STREAM = StreamSpec(id="audit", env=Env.AUDIT_STREAM)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    """An SQS queue (SSE-SQS, TLS only). `dead_letter` names the queue a message moves to
+    after `max_receive_count` receives without being deleted."""
+
+    id: str
+    env: str  # the env var that tells functions its URL
+    retention_s: int = 4 * 86_400
+    visibility_timeout_s: int = 30
+    dead_letter: str | None = None
+    max_receive_count: int = 5
+
+    @property
+    def local_name(self) -> str:
+        return f"payplat-{self.id}"
+
+
+# Deliveries given up on (retries exhausted) and messages the dispatcher kept failing on:
+# kept SQS's longest, alarmed on the first.
+WEBHOOK_DLQ = QueueSpec(id="webhook-dlq", env=Env.WEBHOOK_DLQ_URL, retention_s=14 * 86_400)
+# One message per delivery attempt, delayed until it is due. A message is invisible for six
+# times the dispatcher's timeout while an attempt runs (what Lambda's SQS source advises), and
+# longer than an attempt's lease, so a crashed attempt's message comes back claimable.
+WEBHOOK_DISPATCHER_TIMEOUT_S = 60
+WEBHOOK_QUEUE = QueueSpec(
+    id="webhook-deliveries",
+    env=Env.WEBHOOK_QUEUE_URL,
+    retention_s=4 * 86_400,  # a message waits at most 15 minutes; this is for outages
+    visibility_timeout_s=6 * WEBHOOK_DISPATCHER_TIMEOUT_S,
+    dead_letter=WEBHOOK_DLQ.id,
+    max_receive_count=5,
+)
+QUEUES: tuple[QueueSpec, ...] = (WEBHOOK_DLQ, WEBHOOK_QUEUE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,8 @@ from infra.constructs import (
     Schedules,
     SealingKey,
     SigningKey,
+    WebhookPipeline,
+    WebhookQueues,
 )
 from infra.resources import AUDIT_ARCHIVE, AUDIT_STREAM, LEDGER, TABLES
 from payplat.config import Env
@@ -35,6 +37,8 @@ class PayplatStack(Stack):
         self.sealing_key = SealingKey(self, "SealingKey")
         self.archive = AuditArchive(self, "AuditArchive", stream=self.audit.stream)
         self.layer = CoreLayer(self, "CoreLayer")
+        # Before the functions: their env carries the queues' URLs.
+        self.webhook_queues = WebhookQueues(self, "WebhookQueues")
         # The API comes before the functions: their env carries its URL (issuer, JWKS).
         self.api = Api(self, "Api")
         self.functions = Functions(
@@ -47,6 +51,7 @@ class PayplatStack(Stack):
             audit_stream=self.audit.stream,
             archive=self.archive,
             sealing_key=self.sealing_key,
+            webhook_queues=self.webhook_queues,
         )
         self.api.add_routes(
             self.functions.route_handlers, authorizer=self.functions.authorizer.function
@@ -59,6 +64,13 @@ class PayplatStack(Stack):
             stream=self.audit.stream,
             forwarder=self.functions.audit_forwarder.function,
             sealer=self.functions.audit_sealer.function,
+        )
+        self.webhook_pipeline = WebhookPipeline(
+            self,
+            "WebhookPipeline",
+            stream=self.audit.stream,
+            queues=self.webhook_queues,
+            dispatcher=self.functions.webhook_dispatcher.function,
         )
         for function in self.functions.audited:
             self.audit.subscribe(function.spec.construct_id, function.log_group)
@@ -76,6 +88,8 @@ class PayplatStack(Stack):
             forwarder=functions.audit_forwarder.function,
             sealer=functions.audit_sealer.function,
             dlqs=self.audit_pipeline.dlqs,
+            webhook_dispatcher=functions.webhook_dispatcher.function,
+            webhook_dlqs=self.webhook_queues.dlqs,
             delivery=self.archive.delivery,
             # The functions that write a `request` line per answered request, and the one
             # whose money lines carry the partner (the expirer's releases are nobody's).

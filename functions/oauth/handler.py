@@ -277,7 +277,10 @@ def _managed(client_id: str) -> Client:
 
 
 def _json_body(*, allow_empty: bool = False) -> dict[str, Any]:
-    raw = app.current_event.decoded_body or ""
+    try:
+        raw = app.current_event.decoded_body or ""
+    except UnicodeDecodeError:
+        raise registration.InvalidMetadata("The body is not valid UTF-8 JSON.") from None
     if allow_empty and not raw.strip():
         return {}
     content_type = (app.current_event.headers.get("content-type") or "").split(";")[0].strip()

@@ -13,10 +13,13 @@ from pydantic import BaseModel
 from payplat import openapi, payments
 from payplat.config import PaymentsSettings, load
 from payplat.dal.ledger_table import DynamoLedgerStore
+from payplat.dal.webhook_queue import SqsDeliveryQueue
+from payplat.dal.webhooks_table import DynamoWebhookStore
 from payplat.dal.wiring import dynamo_gate
 from payplat.errors import InvalidRequest
 from payplat.http import (
     JSON,
+    NO_STORE,
     PRINCIPAL,
     RESPONSE_HEADERS,
     bind,
@@ -32,11 +35,22 @@ from payplat.pagination import PageRequest, page_request
 from payplat.principal import Principal
 from payplat.requests import CancelPayment, CapturePayment, CreatePayment, CreateRefund, parse
 from payplat.routes import Function
+from payplat.webhooks import (
+    CreateWebhookEndpoint,
+    RedeliverEvent,
+    RollWebhookSecret,
+    WebhookApi,
+)
 
 settings = load(PaymentsSettings)
 gate = dynamo_gate(settings.clients_table, settings.rate_limits_table, settings.config_cache_ttl_s)
 store = DynamoLedgerStore(settings.ledger_table)
 ledger = Ledger(store)
+webhook_api = WebhookApi(
+    DynamoWebhookStore(settings.webhooks_table),
+    SqsDeliveryQueue(settings.webhook_queue_url),
+    local=bool(settings.local),
+)
 app = make_resolver(Function.PAYMENTS)
 MAX_IDEMPOTENCY_KEY = 255
 M = TypeVar("M", bound=BaseModel)
@@ -190,6 +204,51 @@ def create_refund(payment_id: str) -> Response[str]:
 @bind(app, "list_refunds")
 def list_refunds(payment_id: str) -> Response[str]:
     return json_response(200, payments.list_refunds(principal(), payment_id, ledger, store))
+
+
+@bind(app, "create_webhook_endpoint")
+def create_webhook_endpoint() -> Response[str]:
+    request, _ = body_of(CreateWebhookEndpoint)
+    # The answer holds the signing secret: no cache may keep it.
+    return json_response(200, webhook_api.create_endpoint(principal(), request), NO_STORE)
+
+
+@bind(app, "list_webhook_endpoints")
+def list_webhook_endpoints() -> Response[str]:
+    return json_response(200, webhook_api.list_endpoints(principal(), page()))
+
+
+@bind(app, "get_webhook_endpoint")
+def get_webhook_endpoint(endpoint_id: str) -> Response[str]:
+    return json_response(200, webhook_api.get_endpoint(principal(), endpoint_id))
+
+
+@bind(app, "delete_webhook_endpoint")
+def delete_webhook_endpoint(endpoint_id: str) -> Response[str]:
+    return json_response(200, webhook_api.delete_endpoint(principal(), endpoint_id))
+
+
+@bind(app, "roll_webhook_endpoint_secret")
+def roll_webhook_endpoint_secret(endpoint_id: str) -> Response[str]:
+    request, _ = body_of(RollWebhookSecret)
+    answer = webhook_api.roll_secret(principal(), endpoint_id, request)
+    return json_response(200, answer, NO_STORE)
+
+
+@bind(app, "list_events")
+def list_events() -> Response[str]:
+    return json_response(200, webhook_api.list_events(principal(), page(), query()))
+
+
+@bind(app, "get_event")
+def get_event(event_id: str) -> Response[str]:
+    return json_response(200, webhook_api.get_event(principal(), event_id))
+
+
+@bind(app, "redeliver_event")
+def redeliver_event(event_id: str) -> Response[str]:
+    body_of(RedeliverEvent)
+    return json_response(200, webhook_api.redeliver(principal(), event_id))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -11,6 +11,7 @@ from infra.constructs.monitoring import Monitoring
 from infra.constructs.schedules import Schedules
 from infra.constructs.sealing_key import SealingKey
 from infra.constructs.signing_key import SigningKey
+from infra.constructs.webhooks import WebhookPipeline, WebhookQueues
 
 __all__ = [
     "Access",
@@ -27,4 +28,6 @@ __all__ = [
     "SealingKey",
     "SigningKey",
     "TableAccess",
+    "WebhookPipeline",
+    "WebhookQueues",
 ]

@@ -11,12 +11,13 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.resources import AUDIT, CLIENTS, LEDGER, TABLES, USERS, TableSpec
+from infra.resources import AUDIT, CLIENTS, LEDGER, TABLES, USERS, WEBHOOKS, TableSpec
 
 # Money, partner registrations and account holders cannot be recreated; nor can the audit
-# seal chain's heads (without them the next seal cannot link to the last one). Tokens and
-# rate-limit buckets expire by TTL anyway, so a mistaken delete of those costs nothing lasting.
-_DELETION_PROTECTED = frozenset({CLIENTS.id, USERS.id, LEDGER.id, AUDIT.id})
+# seal chain's heads (without them the next seal cannot link to the last one), nor partners'
+# webhook endpoints and their signing secrets. Tokens and rate-limit buckets expire by TTL
+# anyway, so a mistaken delete of those costs nothing lasting.
+_DELETION_PROTECTED = frozenset({CLIENTS.id, USERS.id, LEDGER.id, AUDIT.id, WEBHOOKS.id})
 
 # Explicit action lists instead of `table.grant_*_data`: those add `<table>/index/*` and
 # Scan/stream actions no function needs. TransactWriteItems/TransactGetItems are authorized
@@ -61,10 +62,15 @@ class TableAccess:
 
     access: Access
     indexes: tuple[str, ...] = ()
+    # Only items whose partition key matches one of these (IAM `dynamodb:LeadingKeys`, `*`
+    # wildcards): for a function that reads one kind of item of a table holding many.
+    leading_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.access is Access.QUERY_INDEXES and not self.indexes:
             raise ValueError("QUERY_INDEXES access names at least one index")
+        if self.leading_keys and self.indexes:
+            raise ValueError("leading_keys narrows item access, not index queries")
 
 
 READ = TableAccess(Access.READ)
@@ -86,7 +92,19 @@ class Data(Construct):
         """Give `grantee` exactly `access` on the table, and Query on the indexes it names."""
         table = self.table(spec)
         actions = _TABLE_ACTIONS[access.access]
-        if actions:
+        if actions and access.leading_keys:
+            grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=list(actions),
+                    resources=[table.table_arn],
+                    conditions={
+                        "ForAllValues:StringLike": {
+                            "dynamodb:LeadingKeys": list(access.leading_keys)
+                        }
+                    },
+                )
+            )
+        elif actions:
             iam.Grant.add_to_principal(
                 grantee=grantee, actions=list(actions), resource_arns=[table.table_arn]
             )

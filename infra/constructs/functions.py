@@ -9,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
@@ -32,10 +33,12 @@ from infra.constructs.names import (
     REFRESH_TOKEN_TTL_S,
     RUNTIME,
     SERVICE_NAME,
+    WEBHOOK_DISPATCHER,
     FunctionSpec,
 )
 from infra.constructs.sealing_key import SealingKey
 from infra.constructs.signing_key import SigningKey
+from infra.constructs.webhooks import WebhookQueues
 from infra.resources import (
     AUDIENCE_PATH,
     AUDIT,
@@ -46,6 +49,9 @@ from infra.resources import (
     RATE_LIMITS,
     TOKENS,
     USERS,
+    WEBHOOK_DLQ,
+    WEBHOOK_QUEUE,
+    WEBHOOKS,
     TableSpec,
 )
 from payplat.config import Env
@@ -71,6 +77,9 @@ TABLE_ACCESS: Mapping[str, Mapping[TableSpec, TableAccess]] = {
         # A tenant lists its accounts and payments on by_owner; the expiry sweep is not its job.
         LEDGER: TableAccess(Access.READ_WRITE, indexes=("by_owner",)),
         RATE_LIMITS: READ_WRITE,
+        # Webhook endpoints and the events of its owner's objects (the routes); a
+        # redelivery is a new delivery record.
+        WEBHOOKS: READ_WRITE,
     },
     # Finds due authorizations on by_expiry, then releases each in one transaction.
     EXPIRER.name: {LEDGER: TableAccess(Access.READ_WRITE, indexes=("by_expiry",))},
@@ -80,6 +89,12 @@ TABLE_ACCESS: Mapping[str, Mapping[TableSpec, TableAccess]] = {
     # Reads a shard's chain head and advances it with a conditional put or update; a head is
     # never deleted or listed.
     AUDIT_SEALER.name: {AUDIT: READ_UPDATE},
+    # Writes events and deliveries; reads a payment and its refunds to put in an event, and
+    # no other ledger item (accounts, entries, idempotency claims are not its business).
+    WEBHOOK_DISPATCHER.name: {
+        WEBHOOKS: READ_WRITE,
+        LEDGER: TableAccess(Access.READ, leading_keys=("PAYMENT#*",)),
+    },
 }
 
 _POWERTOOLS_ENV = {
@@ -197,6 +212,7 @@ class Functions(Construct):
         audit_stream: kinesis.IStream,
         archive: AuditArchive,
         sealing_key: SealingKey,
+        webhook_queues: WebhookQueues,
     ) -> None:
         super().__init__(scope, construct_id)
         self._layer = layer
@@ -206,20 +222,21 @@ class Functions(Construct):
         self._token_env = {Env.ISSUER: base_url, Env.AUDIENCE: base_url + AUDIENCE_PATH}
         self.authorizer = self._build_authorizer(base_url + JWKS_PATH)
         self.oauth = self._build_oauth(signing_key)
-        self.payments = self._build_payments()
+        self.payments = self._build_payments(webhook_queues.deliveries)
         self.expirer = self._build_expirer()
         self.audit_forwarder = self._build_audit_forwarder(audit_stream)
         self.audit_sealer = self._build_audit_sealer(archive, sealing_key)
+        self.webhook_dispatcher = self._build_webhook_dispatcher(webhook_queues)
 
     @property
     def all(self) -> tuple[PayplatFunction, ...]:
-        return (*self.audited, self.audit_forwarder, self.audit_sealer)
+        return (*self.audited, self.audit_forwarder, self.audit_sealer, self.webhook_dispatcher)
 
     @property
     def audited(self) -> tuple[PayplatFunction, ...]:
         """The functions that write audit lines to their logs. Not the forwarder (it puts
-        ledger changes on the stream itself) nor the sealer (it writes none, and a
-        subscription on it would feed the stream it reads)."""
+        ledger changes on the stream itself), nor the sealer or the webhook dispatcher (they
+        write none, and a subscription on them would feed the stream they read)."""
         return (self.authorizer, self.oauth, self.payments, self.expirer)
 
     @property
@@ -244,8 +261,10 @@ class Functions(Construct):
         signing_key.grant_sign(oauth.role)
         return oauth
 
-    def _build_payments(self) -> PayplatFunction:
-        return self._build(PAYMENTS, {})
+    def _build_payments(self, deliveries: sqs.IQueue) -> PayplatFunction:
+        payments = self._build(PAYMENTS, {WEBHOOK_QUEUE.env: deliveries.queue_url})
+        _grant_send(payments, deliveries)  # a redelivery queues its first attempt
+        return payments
 
     def _build_expirer(self) -> PayplatFunction:
         # Invoked by its schedule only (see `Schedules`): no route, no token settings.
@@ -276,6 +295,20 @@ class Functions(Construct):
         sealing_key.grant_seal(sealer.role)
         return sealer
 
+    def _build_webhook_dispatcher(self, queues: WebhookQueues) -> PayplatFunction:
+        # Its triggers (and the receive/delete grants that come with them) are
+        # `WebhookPipeline`'s; it sends the next attempts and parks what it gives up on.
+        dispatcher = self._build(
+            WEBHOOK_DISPATCHER,
+            {
+                WEBHOOK_QUEUE.env: queues.deliveries.queue_url,
+                WEBHOOK_DLQ.env: queues.dlq.queue_url,
+            },
+        )
+        _grant_send(dispatcher, queues.deliveries)
+        _grant_send(dispatcher, queues.dlq)
+        return dispatcher
+
     def _build(self, spec: FunctionSpec, environment: Mapping[str, str]) -> PayplatFunction:
         tables = TABLE_ACCESS[spec.name]
         table_env = {table.env: self._data.table(table).table_name for table in tables}
@@ -289,3 +322,11 @@ class Functions(Construct):
         for table, access in tables.items():
             self._data.grant(function.role, table, access)
         return function
+
+
+def _grant_send(function: PayplatFunction, queue: sqs.IQueue) -> None:
+    # SendMessage only: queue.grant_send_messages adds GetQueueAttributes and GetQueueUrl,
+    # which a sender that has the URL in its env never calls.
+    iam.Grant.add_to_principal(
+        grantee=function.role, actions=["sqs:SendMessage"], resource_arns=[queue.queue_arn]
+    )

@@ -48,6 +48,7 @@ from infra.constructs.names import (
     TOP_PARTNERS_BY_VOLUME_RULE,
     VOLUME_KINDS,
     WAF_METRIC_NAME,
+    WEBHOOK_LAG_S,
 )
 from payplat.metrics import (
     ACCESS_DENIED,
@@ -202,6 +203,8 @@ class Monitoring(Construct):
         forwarder: lambda_.IFunction,
         sealer: lambda_.IFunction,
         dlqs: Mapping[str, sqs.IQueue],
+        webhook_dispatcher: lambda_.IFunction,
+        webhook_dlqs: Mapping[str, sqs.IQueue],
         delivery: firehose.CfnDeliveryStream,
         request_log_groups: Sequence[logs.ILogGroup],
         money_log_groups: Sequence[logs.ILogGroup],
@@ -213,6 +216,8 @@ class Monitoring(Construct):
         self._forwarder = forwarder
         self._sealer = sealer
         self._dlqs = dlqs
+        self._webhook_dispatcher = webhook_dispatcher
+        self._webhook_dlqs = webhook_dlqs
         self._delivery_stream_name = delivery.ref
         self.topic = self._build_topic()
         self.alarms = self._build_alarms()
@@ -351,6 +356,7 @@ class Monitoring(Construct):
                     missing=cloudwatch.TreatMissingData.IGNORE,
                 )
             )
+        alarms += self._webhook_alarms()
         alarms.append(
             self._alarm(
                 "ArchiveFreshness",
@@ -380,6 +386,61 @@ class Monitoring(Construct):
         for alarm in alarms:
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)
+        return alarms
+
+    def _webhook_alarms(self) -> list[cloudwatch.Alarm]:
+        dispatcher = self._webhook_dispatcher
+        alarms = [
+            self._alarm(
+                "WebhookDispatcherLag",
+                "webhook-dispatcher-lag",
+                dispatcher.metric(LAMBDA_ITERATOR_AGE, statistic="Maximum", period=_ALARM_PERIOD),
+                threshold=WEBHOOK_LAG_S * 1000,
+                description=(
+                    f"The webhook dispatcher is more than {WEBHOOK_LAG_S // 60} minutes behind "
+                    "the audit stream (IteratorAge): partners' webhooks are late. Check its "
+                    "errors and logs."
+                ),
+            ),
+            self._alarm(
+                "WebhookDispatcherErrors",
+                "webhook-dispatcher-errors",
+                dispatcher.metric_errors(statistic="Sum", period=_ALARM_PERIOD),
+                threshold=0,
+                description=(
+                    "The webhook dispatcher failed an invocation (Errors > 0): a table or "
+                    "queue it needs was unreachable. A partner's failing endpoint is not an "
+                    "error. Check its logs."
+                ),
+            ),
+        ]
+        meaning = {
+            "deliveries": (
+                "a webhook delivery was given up on after three days of failed attempts (or "
+                "a delivery message kept failing in the dispatcher). The message names the "
+                "delivery, event and endpoint; the partner can redeliver the event with "
+                "POST /v1/events/{id}/redeliver once their endpoint answers"
+            ),
+            "events": (
+                "an audit-stream batch the webhook dispatcher could not make events of: those "
+                "money movements have NO webhook events yet. The message names the shard and "
+                "sequence range; replay them before the stream expires them"
+            ),
+        }
+        for name, queue in self._webhook_dlqs.items():
+            alarms.append(
+                self._alarm(
+                    f"Webhook{name.capitalize()}DlqNotEmpty",
+                    f"webhook-{name}-dlq-not-empty",
+                    queue.metric_approximate_number_of_messages_visible(
+                        statistic="Maximum", period=_ALARM_PERIOD
+                    ),
+                    threshold=0,
+                    description=f"The webhook {name} DLQ holds a message: {meaning[name]}.",
+                    # A message still waiting must keep the alarm raised (see the audit DLQs).
+                    missing=cloudwatch.TreatMissingData.IGNORE,
+                )
+            )
         return alarms
 
     def _api_5xx_rate(self) -> cloudwatch.Alarm:

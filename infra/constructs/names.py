@@ -12,7 +12,7 @@ from pathlib import Path
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
-from infra.resources import AUDIT_ARCHIVE, AUDIT_STREAM, LEDGER
+from infra.resources import AUDIT_ARCHIVE, AUDIT_STREAM, LEDGER, WEBHOOK_DISPATCHER_TIMEOUT_S
 from payplat import emf
 from payplat.routes import ROUTES_BY_NAME, Function
 
@@ -110,6 +110,16 @@ AUDIT_SEALER = FunctionSpec(
     memory_mb=512,
     timeout_s=60,
 )
+WEBHOOK_DISPATCHER = FunctionSpec(
+    "webhook_dispatcher",
+    "Makes webhook events of money movements on the audit stream and delivers them, signed, "
+    "to partners' endpoints (retried through the delivery queue)",
+    memory_mb=256,
+    # Sized with the delivery queue's visibility timeout (infra/resources.py): one batch of
+    # WEBHOOK_DELIVERY_BATCH_SIZE attempts, each at most payplat.webhooks.DELIVERY_TIMEOUT_S;
+    # what does not fit goes back on the queue for the next invocation.
+    timeout_s=WEBHOOK_DISPATCHER_TIMEOUT_S,
+)
 
 # --- the audit trail -----------------------------------------------------------------------
 
@@ -156,6 +166,26 @@ ARCHIVE_BUFFER_SIZE_MIB = 5
 ARCHIVE_ERRORS_PREFIX = "errors/"
 # The access logs of the archive: kept as long as the archive's own objects.
 ARCHIVE_ACCESS_LOG_RETENTION_DAYS = AUDIT_ARCHIVE.retention_days
+
+# --- webhooks ------------------------------------------------------------------------------
+
+# The audit stream into the dispatcher: a shard's records in order, one batch at a time, so
+# a payment's events are made in the order its changes happened.
+WEBHOOK_EVENTS_BATCH_SIZE = 100
+WEBHOOK_EVENTS_PARALLELIZATION = 1
+# A record the dispatcher cannot make events of is retried (it names the failed record, the
+# batch is halved around it), then its pointer goes to the events DLQ (alarmed).
+WEBHOOK_EVENTS_RETRY_ATTEMPTS = 10
+WEBHOOK_EVENTS_MAX_RECORD_AGE_S = (AUDIT_STREAM.retention_hours - 24) * 3600
+# The delivery queue into the dispatcher: up to 10 attempts an invocation, and at most
+# WEBHOOK_DELIVERY_MAX_CONCURRENCY invocations at once, so a burst of events (or a slow
+# partner) cannot take the account's Lambda concurrency from the request path.
+WEBHOOK_DELIVERY_BATCH_SIZE = 10
+WEBHOOK_DELIVERY_MAX_CONCURRENCY = 20
+# The events DLQ holds failed-batch pointers of the audit-stream mapping; SQS's longest.
+WEBHOOK_EVENTS_DLQ_RETENTION_DAYS = 14
+# Webhook lag: how far the dispatcher trails the audit stream before it pages.
+WEBHOOK_LAG_S = 300
 
 # --- monitoring ----------------------------------------------------------------------------
 

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.resources import AUDIENCE_PATH, TABLES
+from infra.resources import AUDIENCE_PATH, QUEUES, TABLES
 from payplat.config import Env
 
 HOST = "127.0.0.1"
 EXPIRY_INTERVAL_S = float(os.environ.get("PAYPLAT_EXPIRY_INTERVAL_S", "60"))
+# A failed webhook delivery is retried within about a second locally (30 s in AWS), so a
+# developer, or a test, sees the retry land; PAYPLAT_WEBHOOK_RETRY_BASE_S sets it.
+LOCAL_WEBHOOK_RETRY_BASE_S = "1"
 
 
 @dataclass
@@ -47,6 +50,9 @@ def environment(base_url: str, aws_url: str) -> dict[str, str]:
         Env.ISSUER: base_url,
         Env.AUDIENCE: base_url + AUDIENCE_PATH,
         Env.JWKS_URI: f"{base_url}/.well-known/jwks.json",
+        Env.WEBHOOK_RETRY_BASE_S: (
+            os.environ.get(Env.WEBHOOK_RETRY_BASE_S) or LOCAL_WEBHOOK_RETRY_BASE_S
+        ),
     }
 
 
@@ -67,11 +73,12 @@ def start(port: int, aws_port: int, state_dir: Path, cache_ttl_s: int = 300) -> 
     from infra.local.gateway import LocalGateway, serve
     from infra.local.provision import provision
     from infra.local.seed import accounts, seed
+    from infra.local.webhooks import provision_queues, webhook_pipeline
     from payplat.dal.clients_table import DynamoClientStore
     from payplat.dal.ledger_table import DynamoLedgerStore
     from payplat.dal.users_table import DynamoUserStore
 
-    names = provision()
+    names = {**provision(), **provision_queues()}
     os.environ.update(names)
     seeded = seed(
         DynamoClientStore(names[Env.CLIENTS_TABLE]),
@@ -82,6 +89,8 @@ def start(port: int, aws_port: int, state_dir: Path, cache_ttl_s: int = 300) -> 
     shipper.start()
     pipeline = audit_pipeline(names)
     pipeline.start()
+    webhooks = webhook_pipeline(names)
+    webhooks.start()
     gateway = LocalGateway(cache_ttl_s=cache_ttl_s)
     server = serve(gateway, HOST, port)
     sweeper = ExpirySchedule(EXPIRY_INTERVAL_S)
@@ -92,6 +101,7 @@ def start(port: int, aws_port: int, state_dir: Path, cache_ttl_s: int = 300) -> 
         "aws_endpoint_url": aws_url,
         "tables": {spec.env: names[spec.env] for spec in TABLES},
         "audit_stream": names[Env.AUDIT_STREAM],
+        "queues": {spec.env: names[spec.env] for spec in QUEUES},
         "audit_archive_bucket": names[Env.AUDIT_ARCHIVE_BUCKET],
         "audit_sealing_key_id": names[Env.AUDIT_SEALING_KEY_ID],
         "signing_key_id": names[Env.SIGNING_KEY_ID],
@@ -101,7 +111,7 @@ def start(port: int, aws_port: int, state_dir: Path, cache_ttl_s: int = 300) -> 
     }
     state_dir.mkdir(parents=True, exist_ok=True)
     write_private(state_dir / "local.json", local)
-    stops = [sweeper.stop, server.shutdown, shipper.stop, pipeline.stop, moto.stop]
+    stops = [sweeper.stop, server.shutdown, shipper.stop, pipeline.stop, webhooks.stop, moto.stop]
     return LocalPlatform(base_url, aws_url, local, gateway, stops)
 
 

@@ -24,7 +24,9 @@ ALICE = "usr_alice"  # a consumer
 BOB = "usr_bob"  # a merchant: owns the merchant client
 MERCHANT_OWNER = BOB
 ADMIN_OWNER = "platform_admin"
-MERCHANT_SCOPES = frozenset({"payments:read", "payments:write", "refunds:write", "accounts:read"})
+MERCHANT_SCOPES = frozenset(
+    {"payments:read", "payments:write", "refunds:write", "accounts:read", "webhooks:manage"}
+)
 CONSUMER_SCOPES = frozenset({"payments:read", "payments:write", "accounts:read"})
 ADMIN_SCOPES = frozenset({"clients:manage"})
 APP_SCOPES = frozenset({"accounts:read", "payments:read", "payments:write"})

@@ -266,6 +266,10 @@ EXPECTED_ALARMS = {
     "payplat-audit-sealer-dlq-not-empty",
     "payplat-audit-archive-freshness",
     "payplat-audit-archive-delivery-failures",
+    "payplat-webhook-dispatcher-lag",
+    "payplat-webhook-dispatcher-errors",
+    "payplat-webhook-deliveries-dlq-not-empty",
+    "payplat-webhook-events-dlq-not-empty",
 }
 
 

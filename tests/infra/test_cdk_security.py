@@ -22,6 +22,7 @@ from infra.constructs.names import (
     PAYMENTS,
     REFRESH_TOKEN_TTL_S,
     STAGE_NAME,
+    WEBHOOK_DISPATCHER,
     FunctionSpec,
 )
 from infra.resources import (
@@ -36,6 +37,7 @@ from infra.resources import (
     TABLES,
     TOKENS,
     USERS,
+    WEBHOOKS,
     TableSpec,
 )
 from payplat.config import (
@@ -57,7 +59,15 @@ READ_ACTIONS = {
     "dynamodb:Query",
     "dynamodb:ConditionCheckItem",
 }
-FUNCTIONS = (AUTHORIZER, OAUTH, PAYMENTS, EXPIRER, AUDIT_FORWARDER, AUDIT_SEALER)
+FUNCTIONS = (
+    AUTHORIZER,
+    OAUTH,
+    PAYMENTS,
+    EXPIRER,
+    AUDIT_FORWARDER,
+    AUDIT_SEALER,
+    WEBHOOK_DISPATCHER,
+)
 # Every function but the audit forwarder, which reads the ledger table's stream.
 NO_STREAM_READERS = tuple(spec for spec in FUNCTIONS if spec is not AUDIT_FORWARDER)
 SIGN_ACTIONS = {"kms:Sign", "kms:GetPublicKey"}
@@ -239,11 +249,13 @@ def test_table_grants_are_exactly_what_each_function_needs(synth: Synthesized) -
     assert oauth[table(USERS)] == READ_ACTIONS
     for spec in (CLIENTS, TOKENS, RATE_LIMITS):
         assert oauth[table(spec)] >= READ_ACTIONS | WRITE_ACTIONS, spec.id
-    # And payments reads clients, reads and writes the ledger and the rate-limit buckets
-    assert set(payments) == {table(CLIENTS), table(LEDGER), table(RATE_LIMITS)}
+    # And payments reads clients, reads and writes the ledger, the rate-limit buckets and
+    # the webhooks table (endpoints, events, redeliveries)
+    assert set(payments) == {table(CLIENTS), table(LEDGER), table(RATE_LIMITS), table(WEBHOOKS)}
     assert not payments[table(CLIENTS)] & WRITE_ACTIONS
     assert payments[table(LEDGER)] >= WRITE_ACTIONS
     assert payments[table(RATE_LIMITS)] >= WRITE_ACTIONS
+    assert payments[table(WEBHOOKS)] >= READ_ACTIONS | WRITE_ACTIONS
     # And the expirer reads and writes the ledger and nothing else (no clients, no buckets)
     assert set(expirer) == {table(LEDGER)}
     assert expirer[table(LEDGER)] >= {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
@@ -376,12 +388,13 @@ def test_money_and_partner_tables_have_deletion_protection(synth: Synthesized) -
         properties = synth.properties(synth.stack.data.table(spec))
         return properties.get("DeletionProtectionEnabled") is True
 
-    # Then the ledger, the clients, the account holders and the audit chain's heads cannot be
-    # deleted by accident
+    # Then the ledger, the clients, the account holders, the audit chain's heads and the
+    # partners' webhook endpoints cannot be deleted by accident
     assert protected(LEDGER)
     assert protected(CLIENTS)
     assert protected(USERS)
     assert protected(AUDIT)
+    assert protected(WEBHOOKS)
 
 
 @pytest.mark.parametrize(
@@ -432,11 +445,13 @@ def test_each_audited_function_log_group_feeds_the_audit_stream(synth: Synthesiz
 
     # Then there is exactly one per such log group, with the audit pattern, to the stream
     assert sorted(f["Properties"]["LogGroupName"]["Ref"] for f in filters) == sorted(log_groups)
-    # And none on the audit pipeline's own functions: the forwarder puts on the stream itself
-    # and a subscription on the sealer would feed the stream it seals
+    # And none on the functions that read the stream or put on it themselves: the forwarder
+    # puts on the stream itself, and a subscription on the sealer or the webhook dispatcher
+    # would feed the stream it reads
     assert set(functions.all) - set(functions.audited) == {
         functions.audit_forwarder,
         functions.audit_sealer,
+        functions.webhook_dispatcher,
     }
     for subscription in filters:
         assert subscription["Properties"]["FilterPattern"] == AUDIT_LOG_FILTER
@@ -503,7 +518,9 @@ def test_authorizer_logs_in_lambdas_json_format_at_info(synth: Synthesized) -> N
 
 
 @pytest.mark.parametrize(
-    "spec", [OAUTH, PAYMENTS, EXPIRER, AUDIT_FORWARDER, AUDIT_SEALER], ids=lambda spec: spec.name
+    "spec",
+    [OAUTH, PAYMENTS, EXPIRER, AUDIT_FORWARDER, AUDIT_SEALER, WEBHOOK_DISPATCHER],
+    ids=lambda spec: spec.name,
 )
 def test_powertools_functions_keep_lambdas_text_format(
     synth: Synthesized, spec: FunctionSpec
@@ -568,6 +585,11 @@ def test_functions_get_the_names_of_exactly_their_tables(synth: Synthesized) -> 
         CLIENTS.env: table_ref(CLIENTS),
         LEDGER.env: table_ref(LEDGER),
         RATE_LIMITS.env: table_ref(RATE_LIMITS),
+        WEBHOOKS.env: table_ref(WEBHOOKS),
+    }
+    assert {k: v for k, v in env(WEBHOOK_DISPATCHER).items() if k in {t.env for t in TABLES}} == {
+        LEDGER.env: table_ref(LEDGER),
+        WEBHOOKS.env: table_ref(WEBHOOKS),
     }
     assert {k: v for k, v in env(EXPIRER).items() if k in {t.env for t in TABLES}} == {
         LEDGER.env: table_ref(LEDGER),

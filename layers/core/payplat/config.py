@@ -36,6 +36,11 @@ class Env:
     CONFIG_CACHE_TTL_S = "PAYPLAT_CONFIG_CACHE_TTL_S"
     JWKS_MIN_REFRESH_S = "PAYPLAT_JWKS_MIN_REFRESH_S"
     LOCAL_MODE = "PAYPLAT_LOCAL"
+    WEBHOOKS_TABLE = "PAYPLAT_WEBHOOKS_TABLE"
+    WEBHOOK_QUEUE_URL = "PAYPLAT_WEBHOOK_QUEUE_URL"  # deliveries waiting for their attempt
+    WEBHOOK_DLQ_URL = "PAYPLAT_WEBHOOK_DLQ_URL"  # deliveries given up on
+    WEBHOOK_RETRY_BASE_S = "PAYPLAT_WEBHOOK_RETRY_BASE_S"
+    WEBHOOK_RETRY_CAP_S = "PAYPLAT_WEBHOOK_RETRY_CAP_S"
 
 
 class SettingsError(ValueError):
@@ -87,6 +92,28 @@ class PaymentsSettings:
     ledger_table: str = setting(Env.LEDGER_TABLE)
     rate_limits_table: str = setting(Env.RATE_LIMITS_TABLE)
     config_cache_ttl_s: int = setting(Env.CONFIG_CACHE_TTL_S, default=30, low=0, high=3600)
+    # The webhook routes: endpoints and events live in the webhooks table; a redelivery is
+    # queued for the dispatcher. Empty only where the routes are not served.
+    webhooks_table: str = setting(Env.WEBHOOKS_TABLE, default="")
+    webhook_queue_url: str = setting(Env.WEBHOOK_QUEUE_URL, default="")
+    # Local mode: webhook URLs may be http on loopback; never set in AWS.
+    local: str = setting(Env.LOCAL_MODE, default="")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """λ webhook_dispatcher: audit events in (events made, deliveries queued), deliveries
+    out (signed POSTs, retried through the delivery queue, parked in its DLQ)."""
+
+    webhooks_table: str = setting(Env.WEBHOOKS_TABLE)
+    ledger_table: str = setting(Env.LEDGER_TABLE)  # read only: the objects events carry
+    queue_url: str = setting(Env.WEBHOOK_QUEUE_URL)
+    dlq_url: str = setting(Env.WEBHOOK_DLQ_URL)
+    # Full-jitter exponential backoff: attempt n waits up to min(cap, base * 2**(n-1)).
+    retry_base_s: int = setting(Env.WEBHOOK_RETRY_BASE_S, default=30, low=1, high=3600)
+    retry_cap_s: int = setting(Env.WEBHOOK_RETRY_CAP_S, default=6 * 3600, low=1, high=86_400)
+    # Local mode: deliveries may go to http on loopback; never set in AWS.
+    local: str = setting(Env.LOCAL_MODE, default="")
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,8 @@ class Route:
         return _PARAM.sub(lambda m: f"<{m.group(1)}>", self.path)
 
 
+WEBHOOKS_MANAGE = "webhooks:manage"
+
 ROUTES: tuple[Route, ...] = (
     Route("health", "GET", "/health", Function.PAYMENTS),
     Route("openapi", "GET", "/openapi.json", Function.PAYMENTS),
@@ -117,6 +119,55 @@ ROUTES: tuple[Route, ...] = (
         Function.PAYMENTS,
         "payments:read",
     ),
+    # Webhooks: endpoints of the caller's owner, and the events of its objects.
+    Route(
+        "create_webhook_endpoint",
+        "POST",
+        "/v1/webhook_endpoints",
+        Function.PAYMENTS,
+        WEBHOOKS_MANAGE,
+        cost=2,
+    ),
+    Route(
+        "list_webhook_endpoints",
+        "GET",
+        "/v1/webhook_endpoints",
+        Function.PAYMENTS,
+        WEBHOOKS_MANAGE,
+    ),
+    Route(
+        "get_webhook_endpoint",
+        "GET",
+        "/v1/webhook_endpoints/{endpoint_id}",
+        Function.PAYMENTS,
+        WEBHOOKS_MANAGE,
+    ),
+    Route(
+        "delete_webhook_endpoint",
+        "DELETE",
+        "/v1/webhook_endpoints/{endpoint_id}",
+        Function.PAYMENTS,
+        WEBHOOKS_MANAGE,
+        cost=2,
+    ),
+    Route(
+        "roll_webhook_endpoint_secret",
+        "POST",
+        "/v1/webhook_endpoints/{endpoint_id}/roll_secret",
+        Function.PAYMENTS,
+        WEBHOOKS_MANAGE,
+        cost=2,
+    ),
+    Route("list_events", "GET", "/v1/events", Function.PAYMENTS, WEBHOOKS_MANAGE),
+    Route("get_event", "GET", "/v1/events/{event_id}", Function.PAYMENTS, WEBHOOKS_MANAGE),
+    Route(
+        "redeliver_event",
+        "POST",
+        "/v1/events/{event_id}/redeliver",
+        Function.PAYMENTS,
+        WEBHOOKS_MANAGE,
+        cost=2,
+    ),
 )
 
 ROUTES_BY_NAME: dict[str, Route] = {route.name: route for route in ROUTES}
@@ -128,6 +179,7 @@ SCOPES: dict[str, str] = {
     "payments:write": "Create, capture and cancel payments",
     "refunds:write": "Refund payments",
     "clients:manage": "Register and manage partner applications",
+    WEBHOOKS_MANAGE: "Manage webhook endpoints and read events",
 }
 
 

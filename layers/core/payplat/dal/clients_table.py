@@ -13,6 +13,7 @@ from payplat.clients import SECRET_BASIC, Client
 # in lists, numbers as Decimals) and nothing queries inside it.
 _JSON_ATTRIBUTES = frozenset({"jwks"})
 _SET_ATTRIBUTES = frozenset({"scopes", "grant_types", "redirect_uris"})
+MAX_CLIENT_ID_CHARS = 128  # ours are 28; anything longer is not one of ours
 
 
 class DynamoClientStore:
@@ -20,6 +21,9 @@ class DynamoClientStore:
         self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
 
     def get(self, client_id: str) -> Client | None:
+        # An empty or oversized id is no client (DynamoDB would refuse it as a key: a 500).
+        if not client_id or len(client_id) > MAX_CLIENT_ID_CHARS:
+            return None
         item = self._table.get_item(Key={"client_id": client_id}, ConsistentRead=True).get("Item")
         return None if item is None else _client(item)
 

@@ -589,6 +589,22 @@ def test_an_endpoint_is_created_with_its_secret_shown_once() -> None:
     assert "secret" not in api(store).get_endpoint(OWNER, created["id"])
 
 
+def test_endpoint_changes_are_audited_without_the_secret(audit_lines: Any) -> None:
+    store = MemoryStore()
+    created = api(store).create_endpoint(OWNER, create())
+    rolled = api(store).roll_secret(OWNER, created["id"], RollWebhookSecret(expires_in=60))
+    api(store).delete_endpoint(OWNER, created["id"])
+    kinds = [e["type"] for e in audit_lines.events]
+    assert kinds == [
+        "webhook_endpoint.created",
+        "webhook_endpoint.secret_rolled",
+        "webhook_endpoint.deleted",
+    ]
+    assert all(e["resource"] == f"webhook_endpoint/{created['id']}" for e in audit_lines.events)
+    text = "\n".join(audit_lines.lines)
+    assert created["secret"] not in text and rolled["secret"] not in text
+
+
 @pytest.mark.parametrize(
     ("events", "message"),
     [

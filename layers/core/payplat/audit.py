@@ -69,6 +69,9 @@ EVENT_TYPES: dict[str, EventType] = {
     "plan.set": EventType("An operator created or changed a rate-limit plan"),
     "user.created": EventType("An operator created an account holder"),
     "account.opened": EventType("An account was opened with its opening balance"),
+    "webhook_endpoint.created": EventType("A partner registered a webhook endpoint", ("url",)),
+    "webhook_endpoint.deleted": EventType("A partner deleted a webhook endpoint"),
+    "webhook_endpoint.secret_rolled": EventType("A webhook signing secret was rolled"),
     # money (from the ledger table's stream)
     "payment.created": EventType("A payment was created", _PAYMENT_DETAILS),
     "payment.failed": EventType("A payment failed (funds did not move)", _PAYMENT_DETAILS),

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from payplat import ssrf
+from payplat import audit, ssrf
 from payplat.errors import Conflict, InvalidRequest, NotFound
 from payplat.ledger import Payment, Refund, new_id
 from payplat.observability import logger
@@ -502,9 +502,12 @@ class WebhookApi:
             description=request.description,
         )
         self._store.put_endpoint(endpoint)
-        logger.info(
-            "webhook endpoint created",
-            extra={"endpoint": endpoint.id, "client_id": principal.client_id},
+        _audit(
+            "webhook_endpoint.created",
+            principal,
+            endpoint,
+            url=endpoint.url,
+            enabled_events=list(endpoint.enabled_events),
         )
         return endpoint.public(with_secret=True)
 
@@ -527,10 +530,7 @@ class WebhookApi:
         endpoint = self._endpoint(principal, endpoint_id)
         if not self._store.delete_endpoint(principal.owner, endpoint.id):
             raise _no_endpoint(endpoint_id)
-        logger.info(
-            "webhook endpoint deleted",
-            extra={"endpoint": endpoint.id, "client_id": principal.client_id},
-        )
+        _audit("webhook_endpoint.deleted", principal, endpoint)
         return {"id": endpoint.id, "object": "webhook_endpoint", "deleted": True}
 
     def roll_secret(
@@ -551,10 +551,7 @@ class WebhookApi:
         rolled_endpoint = replace(endpoint, secrets=secrets_, version=endpoint.version + 1)
         if not self._store.replace_endpoint(rolled_endpoint, endpoint.version):
             raise Conflict("The endpoint changed while rolling its secret; retry.")
-        logger.info(
-            "webhook secret rolled",
-            extra={"endpoint": endpoint.id, "client_id": principal.client_id},
-        )
+        _audit("webhook_endpoint.secret_rolled", principal, endpoint, expires_in=expires_in)
         return rolled_endpoint.public(with_secret=True)
 
     def list_events(
@@ -929,3 +926,18 @@ def _epoch_ms(iso: str, clock: Clock) -> int:
         return int(datetime.fromisoformat(iso).timestamp() * 1000)
     except ValueError:
         return int(clock() * 1000)
+
+
+def _audit(event_type: str, principal: Principal, endpoint: Endpoint, **details: Any) -> None:
+    """A change to where the partner's events go, or to what signs them: audited like any
+    credential change (never the secret itself)."""
+    audit.record(
+        audit.AuditEvent(
+            type=event_type,
+            outcome="success",
+            actor=audit.Actor(client_id=principal.client_id, sub=principal.subject),
+            origin=audit.Origin(request_id=principal.request_id),
+            resource=f"webhook_endpoint/{endpoint.id}",
+            details=details,
+        )
+    )

@@ -21,6 +21,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import timeit
 from collections import Counter
@@ -55,9 +56,12 @@ class CallCounter:
         self.calls: Counter[str] = Counter()
 
     def __call__(self, model: Any, **_: Any) -> None:
+        # Only what the request path does: the local runner's background threads (the audit
+        # shipper and pipeline, the webhook dispatcher, the expiry timer) are not requests.
+        if "process_request" not in threading.current_thread().name:
+            return
         service = model.service_model.service_name
-        if service != "kinesis":  # the local runner's audit shipper, not the request path
-            self.calls[f"{service}.{model.name}"] += 1
+        self.calls[f"{service}.{model.name}"] += 1
 
     def take(self) -> Counter[str]:
         calls, self.calls = self.calls, Counter()

@@ -134,16 +134,9 @@ class AuditStreamSource:
                 self._after[shard] = batch[-1].sequence
 
     def _deliver(self, shard: str, batch: list[StreamRecord]) -> None:
-        event = {"Records": [_kinesis_record(shard, r, self._arn) for r in batch]}
-        delay = 0.2
-        while True:  # the sealer retries until it succeeds: the chain must not skip a batch
-            try:
-                self._invoke(event)
-                return
-            except Exception:
-                logger.exception("audit sealer failed; retrying the batch")
-                time.sleep(delay)
-                delay = min(delay * 2, BACKOFF_MAX_S)
+        """A failure propagates: the shard's position stays, so the next poll retries the
+        batch (the chain must not skip one) while the other readers carry on."""
+        self._invoke({"Records": [_kinesis_record(shard, r, self._arn) for r in batch]})
 
 
 class FirehoseDelivery:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from payplat import audit
@@ -145,31 +145,8 @@ def start(server: AuthServer, query: Mapping[str, Sequence[str]], origin: audit.
         )
         return Redirect(_error_location(server, redirect_uri, exc, state, fragment=fragment))
     csrf = new_opaque()
-    server.pending.put_pending(pending.with_csrf(digest(csrf)))
+    server.pending.put_pending(replace(pending, csrf_hash=digest(csrf)))
     return LoginScreen(client.name, pending.request_id, csrf, new_cookie=True)
-
-
-@dataclass(frozen=True, slots=True)
-class _Validated:
-    request: PendingAuthorization
-
-    @property
-    def request_id(self) -> str:
-        return self.request.request_id
-
-    def with_csrf(self, csrf_hash: str) -> PendingAuthorization:
-        request = self.request
-        return PendingAuthorization(
-            request_id=request.request_id,
-            client_id=request.client_id,
-            redirect_uri=request.redirect_uri,
-            response_type=request.response_type,
-            scope=request.scope,
-            state=request.state,
-            code_challenge=request.code_challenge,
-            csrf_hash=csrf_hash,
-            expires_at=request.expires_at,
-        )
 
 
 def _validated(
@@ -180,7 +157,8 @@ def _validated(
     redirect_uri: str,
     response_type: str,
     state: str,
-) -> _Validated:
+) -> PendingAuthorization:
+    """The request as it will be kept (its CSRF digest is set once the token exists)."""
     repeated = sorted(name for name, values in query.items() if len(values) > 1)
     if repeated:
         raise _Redirectable("invalid_request", f"The parameter {repeated[0]} is repeated.")
@@ -210,18 +188,16 @@ def _validated(
             raise _Redirectable("invalid_request", "code_challenge_method must be S256.")
         if not valid_challenge(challenge):
             raise _Redirectable("invalid_request", "code_challenge is not a S256 challenge.")
-    return _Validated(
-        PendingAuthorization(
-            request_id=new_opaque(),
-            client_id=client.client_id,
-            redirect_uri=redirect_uri,
-            response_type=response_type,
-            scope=" ".join(sorted(scopes)),
-            state=state,
-            code_challenge=challenge,
-            csrf_hash="",
-            expires_at=server.now() + AUTHORIZATION_REQUEST_TTL_S,
-        )
+    return PendingAuthorization(
+        request_id=new_opaque(),
+        client_id=client.client_id,
+        redirect_uri=redirect_uri,
+        response_type=response_type,
+        scope=" ".join(sorted(scopes)),
+        state=state,
+        code_challenge=challenge,
+        csrf_hash="",
+        expires_at=server.now() + AUTHORIZATION_REQUEST_TTL_S,
     )
 
 

@@ -63,6 +63,9 @@ def start(port: int, aws_port: int, state_dir: Path, cache_ttl_s: int = 300) -> 
 
     from moto.server import ThreadedMotoServer
 
+    from infra.local.atomic_dynamodb import make_dynamodb_atomic
+
+    make_dynamodb_atomic()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-call access log
     moto = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
     moto.start()

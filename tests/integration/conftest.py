@@ -17,6 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from infra.local.atomic_dynamodb import make_dynamodb_atomic
 from infra.local.provision import provision
 from infra.local.seed import Seeded, seed
 from payplat.config import Env
@@ -43,6 +44,7 @@ def aws() -> Iterator[dict[str, str]]:
         }
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
+    make_dynamodb_atomic()
     with mock_aws():
         names = provision()
         os.environ.update(names)

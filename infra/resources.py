@@ -158,6 +158,9 @@ AUDIT_ARCHIVE = ArchiveSpec(id="audit-archive", env=Env.AUDIT_ARCHIVE_BUCKET, re
 
 # The filter pattern that picks audit records out of a function's log group.
 AUDIT_LOG_FILTER = '{ $.log_type = "AUDIT" }'
+# The name of that subscription on every function's log group (the alarm on its delivery
+# errors finds them all by it).
+AUDIT_SUBSCRIPTION_NAME = "payplat-audit"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_logs_destinations as destinations
 from constructs import Construct
 
-from infra.resources import AUDIT_LOG_FILTER, AUDIT_STREAM
+from infra.resources import AUDIT_LOG_FILTER, AUDIT_STREAM, AUDIT_SUBSCRIPTION_NAME
 
 
 class Audit(Construct):
@@ -30,6 +30,7 @@ class Audit(Construct):
             self,
             f"{name}Subscription",
             log_group=log_group,
+            filter_name=AUDIT_SUBSCRIPTION_NAME,
             destination=self._destination,
             filter_pattern=logs.FilterPattern.literal(AUDIT_LOG_FILTER),
         )

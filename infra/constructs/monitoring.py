@@ -50,6 +50,7 @@ from infra.constructs.names import (
     WAF_METRIC_NAME,
     WEBHOOK_LAG_S,
 )
+from infra.resources import AUDIT_SUBSCRIPTION_NAME
 from payplat.metrics import (
     ACCESS_DENIED,
     AUDIT_EVENTS_FORWARDED,
@@ -120,6 +121,15 @@ def insights_sum(spec: MetricSpec) -> str:
     labels = ", ".join(f'"{name}"' for name in (SERVICE_DIMENSION, *spec.dimensions))
     # Not SQL run on a database: a CloudWatch query built from the catalogue's constants.
     return f'SELECT SUM("{spec.name}") FROM SCHEMA("{METRICS_NAMESPACE}", {labels})'  # noqa: S608
+
+
+def subscription_delivery_errors() -> str:
+    """A Metrics Insights query: DeliveryErrors summed over every log group's audit
+    subscription (found by its name, so no log group or destination type is spelled here)."""
+    return (
+        'SELECT SUM(DeliveryErrors) FROM SCHEMA("AWS/Logs", DestinationType, FilterName, '  # noqa: S608
+        f"LogGroupName) WHERE FilterName = '{AUDIT_SUBSCRIPTION_NAME}'"
+    )
 
 
 def _searched(
@@ -357,6 +367,25 @@ class Monitoring(Construct):
                 )
             )
         alarms += self._webhook_alarms()
+        alarms.append(
+            self._alarm(
+                "AuditSubscriptionErrors",
+                "audit-subscription-errors",
+                cloudwatch.MathExpression(
+                    expression=subscription_delivery_errors(),
+                    using_metrics={},
+                    label="audit lines not delivered",
+                    period=_ALARM_PERIOD,
+                ),
+                threshold=0,
+                description=(
+                    "CloudWatch Logs could not deliver audit lines to the audit stream "
+                    "(DeliveryErrors > 0 on a payplat-audit subscription): access decisions "
+                    "and credential changes are not reaching the trail. Logs retries for up "
+                    "to 24 hours; check the stream (throttling, KMS) and the subscription role."
+                ),
+            )
+        )
         alarms.append(
             self._alarm(
                 "ArchiveFreshness",

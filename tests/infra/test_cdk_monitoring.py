@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from infra.constructs.monitoring import insights_sum, metric_schema
+from infra.constructs.monitoring import insights_sum, metric_schema, subscription_delivery_errors
 from infra.constructs.names import (
     API_5XX_MIN_REQUESTS,
     API_5XX_RATE_PERCENT,
@@ -22,6 +22,7 @@ from infra.constructs.names import (
     TOP_PARTNERS_BY_REQUESTS_RULE,
     TOP_PARTNERS_BY_VOLUME_RULE,
 )
+from infra.resources import AUDIT_SUBSCRIPTION_NAME
 from payplat.metrics import (
     ACCESS_DENIED,
     AUDIT_EVENTS_FORWARDED,
@@ -266,6 +267,7 @@ EXPECTED_ALARMS = {
     "payplat-audit-sealer-dlq-not-empty",
     "payplat-audit-archive-freshness",
     "payplat-audit-archive-delivery-failures",
+    "payplat-audit-subscription-errors",
     "payplat-webhook-dispatcher-lag",
     "payplat-webhook-dispatcher-errors",
     "payplat-webhook-deliveries-dlq-not-empty",
@@ -398,6 +400,24 @@ def test_archive_alarms_watch_firehose_freshness_and_failed_deliveries(
     assert freshness["Threshold"] == ARCHIVE_FRESHNESS_S
     assert (failures["MetricName"], failures["Statistic"]) == ("DeliveryToS3.Success", "Minimum")
     assert (failures["Threshold"], failures["ComparisonOperator"]) == (1, "LessThanThreshold")
+
+
+def test_an_audit_line_the_log_subscription_cannot_deliver_raises_an_alarm(
+    synth: Synthesized,
+) -> None:
+    # Given the alarm on the log subscriptions and the subscriptions themselves
+    alarm = _alarms(synth)["payplat-audit-subscription-errors"]
+    filters = synth.of_type("AWS::Logs::SubscriptionFilter").values()
+
+    # Then every subscription carries the name the alarm finds them by...
+    assert {f["Properties"]["FilterName"] for f in filters} == {AUDIT_SUBSCRIPTION_NAME}
+    # ...and the alarm fires on the first audit line CloudWatch Logs failed to deliver
+    [metric] = alarm["Metrics"]
+    assert metric["Expression"] == subscription_delivery_errors()
+    assert "SUM(DeliveryErrors)" in metric["Expression"]
+    assert f"FilterName = '{AUDIT_SUBSCRIPTION_NAME}'" in metric["Expression"]
+    assert (metric["Period"], alarm["Threshold"]) == (300, 0)
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
 
 def _delivery_id(synth: Synthesized) -> str:

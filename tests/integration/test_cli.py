@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import boto3
@@ -36,7 +37,8 @@ from payplat.dal.tokens_table import DynamoTokenStore
 from payplat.dal.users_table import DynamoUserStore
 from payplat.signing_keys import RETIRE_AFTER_S
 from payplat.users import authenticate_user
-from tests.conftest import AuditCapture
+from tests.conftest import AuditCapture, invoke
+from tests.integration.test_oauth import token_event
 
 PASSWORD = "correct horse battery staple"
 
@@ -236,6 +238,28 @@ def test_a_disabled_client_has_its_tokens_revoked_and_cannot_rotate(
     refused = run("clients", "rotate-secret", client_id)
     assert refused.code == 2
     assert "disabled" in refused.err
+
+
+def test_a_disabled_client_is_refused_at_once_where_its_record_is_cached(
+    run: Run, oauth_handler: ModuleType, bob: str, audit_lines: AuditCapture
+) -> None:
+    # Given a client whose record the oauth function has just cached (it caches for 30 s)
+    created = create(run, bob)
+    credentials = (created["client_id"], created["client_secret"])
+    form = {"grant_type": "client_credentials"}
+    first = invoke(oauth_handler, token_event(form, basic=credentials))
+    assert first[0] == 200, first
+
+    # When an operator disables it
+    assert run("clients", "disable", created["client_id"]).code == 0
+
+    # Then its next token request is invalid_client, and the refusal is audited with why
+    status, headers, body = invoke(oauth_handler, token_event(form, basic=credentials))
+    assert (status, body["error"]) == (401, "invalid_client")
+    assert headers["WWW-Authenticate"].startswith("Basic")
+    [denied] = audit_lines.of_type("access.denied")
+    assert (denied["reason"], denied["resource"]) == ("client_disabled", "token")
+    assert not audit_lines.of_type("token.issued")[1:]
 
 
 def test_a_private_key_jwt_client_gets_no_secret(

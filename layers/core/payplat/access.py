@@ -5,15 +5,16 @@ per source IP and per client id, before any credential is checked."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from payplat import audit
-from payplat.errors import AuthenticationFailed, PermissionDenied
+from payplat.errors import AuthenticationFailed, InvalidClient, PermissionDenied
 from payplat.metrics import ACCESS_DENIED
 from payplat.principal import CachedClients, Principal, principal_from
-from payplat.ratelimit.enforce import enforce
+from payplat.ratelimit.enforce import WhenRevoked, enforce
 from payplat.ratelimit.limiter import RateLimiter
 from payplat.ratelimit.plans import (
     LOGIN_PER_IP,
@@ -25,6 +26,9 @@ from payplat.ratelimit.plans import (
 from payplat.routes import Route
 
 API_SCOPE = "api"
+# A disabled client at the token endpoint (and introspection, revocation): invalid_client,
+# as for any credential that no longer works.
+CLIENT_DISABLED = WhenRevoked("client_disabled", InvalidClient)
 
 
 class Gate:
@@ -72,14 +76,17 @@ class Gate:
 
     def admit_token_request(self, client_id: str, origin: audit.Origin) -> dict[str, str]:
         """Throttle the token endpoint per source IP (credential stuffing) and per client id
-        (guessing one client's secret), in one write; fails closed."""
+        (guessing one client's secret), in one write; fails closed. The per-client bucket
+        also carries a disabled client's revocation, so it is refused from the moment it is
+        disabled, whatever client record a container still caches."""
         ip = origin.source_ip or "unknown"
         per_ip = self.plans.get(TOKEN_ENDPOINT_PER_IP.name)
         per_client = self.plans.get(TOKEN_ENDPOINT_PER_CLIENT.name)
         claimed = client_id[:128] or "-"
         charges = [
             self.limiter.charge(per_ip.name, ip, per_ip),
-            self.limiter.charge(per_client.name, claimed, per_client),
+            # As if for the token this request would be issued now.
+            self.limiter.charge(per_client.name, claimed, per_client, issued_at=int(time.time())),
         ]
         return enforce(
             self.limiter,
@@ -88,6 +95,7 @@ class Gate:
             actor=audit.Actor(client_id=client_id[:128] or None),
             origin=origin,
             resource="token",
+            when_revoked=CLIENT_DISABLED,
         )
 
     def admit_login(self, username: str, origin: audit.Origin) -> None:

@@ -227,12 +227,12 @@ def set_plan(clients: ClientStore, store: PlanStore, client_id: str, plan: str) 
     return client
 
 
-def disable_client(clients: ClientStore, revoker: Revoker, client_id: str, *, now: int) -> Client:
+def disable_client(clients: ClientStore, revoker: Revoker, client_id: str) -> Client:
     """The client gets no new token, and every token it holds is refused from now on."""
     client = clients.update(client_id, status="disabled")
     if client is None:
         raise UnknownClient(client_id)
-    revoker.revoke_all_before(client, now)
+    revoker.disable(client)
     _record("client.disabled", f"client/{client_id}")
     return client
 

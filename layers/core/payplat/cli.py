@@ -654,7 +654,7 @@ def _clients_set_plan(args: argparse.Namespace, platform: _Platform, now: int) -
 def _clients_disable(args: argparse.Namespace, platform: _Platform, now: int) -> _Output:
     from payplat import admin
 
-    client = admin.disable_client(platform.clients, platform.revoker, args.client_id, now=now)
+    client = admin.disable_client(platform.clients, platform.revoker, args.client_id)
     return _Output(
         admin.describe_client(client, platform.settings.issuer),
         f"client {args.client_id} disabled; its tokens are revoked",

@@ -183,7 +183,7 @@ def update(
 def delete(server: AuthServer, store: ClientStore, client: Client, *, origin: audit.Origin) -> None:
     """RFC 7592 §2.3: the client stops working, and so does every token it holds."""
     store.update(client.client_id, status="deleted", registration_token_hash=None)
-    server.revoker.revoke_all_before(client, server.now())
+    server.revoker.disable(client)
     record(
         "client.deleted",
         "success",

@@ -4,6 +4,10 @@ A revocation is written twice: into every shard of the client's rate-limit bucke
 condition runs on every resource request (so it holds even where API Gateway still caches an
 Allow for the token, and costs the request path nothing), and into the revocation list that
 introspection reads. Both are kept until the token would have expired anyway.
+
+Disabling (or deleting) a client revokes every token it holds or would be issued, and marks
+its token-endpoint bucket the same way: the refusal is immediate everywhere, though the
+functions cache client records for a while.
 """
 
 from __future__ import annotations
@@ -15,13 +19,15 @@ from typing import Protocol
 from payplat.access import API_SCOPE
 from payplat.clients import Client, ClientReader
 from payplat.ratelimit.limiter import RateLimiter
-from payplat.ratelimit.plans import DEFAULT_PLANS, PlanStore
+from payplat.ratelimit.plans import DEFAULT_PLANS, TOKEN_ENDPOINT_PER_CLIENT, PlanStore
 
 # Revoke on at least this many shards: a plan may be moved to more shards later.
 MIN_REVOCATION_SHARDS = 8
 # No access token lives longer (OAuthSettings caps the TTL there): a revocation older than
 # this has nothing left to stop.
 MAX_ACCESS_TOKEN_LIFETIME_S = 3600
+# "Issued at or before" for a client that may never again hold a token (the year 2286).
+EVERY_TOKEN = 9_999_999_999
 
 
 class BucketRevocations(Protocol):
@@ -62,9 +68,12 @@ class Revoker:
         if client is not None:
             self._buckets.revoke_token(self.bucket_keys(client), jti, until)
 
-    def revoke_all_before(self, client: Client, issued_at_or_before: int) -> None:
-        """Every token the client holds that was issued at or before the given time."""
-        self._buckets.revoke_before(self.bucket_keys(client), issued_at_or_before)
+    def disable(self, client: Client) -> None:
+        """Every token the client holds or could still be issued: its resource requests and
+        its token-endpoint requests are refused from now on."""
+        token = self._plans.get_plan(TOKEN_ENDPOINT_PER_CLIENT.name) or TOKEN_ENDPOINT_PER_CLIENT
+        keys = self.bucket_keys(client) + _shard_keys(token.name, client.client_id, token.shards)
+        self._buckets.revoke_before(keys, EVERY_TOKEN)
 
     def bucket_keys(self, client: Client) -> list[str]:
         limits = (
@@ -72,5 +81,10 @@ class Revoker:
             or DEFAULT_PLANS.get(client.plan)
             or DEFAULT_PLANS["sandbox"]
         )
-        shards = max(limits.shards, MIN_REVOCATION_SHARDS)
-        return [RateLimiter.key(API_SCOPE, client.client_id, shard) for shard in range(shards)]
+        return _shard_keys(API_SCOPE, client.client_id, limits.shards)
+
+
+def _shard_keys(scope: str, subject: str, shards: int) -> list[str]:
+    """Every shard the plan uses, and more: a plan may be moved to more shards later."""
+    count = max(shards, MIN_REVOCATION_SHARDS)
+    return [RateLimiter.key(scope, subject, shard) for shard in range(count)]

@@ -4,6 +4,7 @@ TransactWriteItems when a request charges two buckets)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -174,7 +175,9 @@ def _update(table: str, write: Write) -> dict[str, Any]:
         conditions.append("(attribute_not_exists(#revoked_before) OR #revoked_before < :iat)")
         values[":iat"] = write.issued_at
     expression = "SET " + ", ".join(sets)
-    used = expression + " " + " AND ".join(conditions)
+    # Whole placeholders: "#revoked" is a prefix of "#revoked_before", and DynamoDB refuses
+    # a name the expressions do not use.
+    used = set(re.findall(r"#\w+", expression + " " + " AND ".join(conditions)))
     return {
         "TableName": table,
         "Key": {"pk": {"S": write.key}},

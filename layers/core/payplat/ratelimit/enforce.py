@@ -9,7 +9,8 @@ then the daily and monthly quotas); every 429 carries `Retry-After`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from payplat import audit
 from payplat.emf import metric
@@ -48,6 +49,21 @@ class LimiterDown(ApiError):
         self.headers = {"Retry-After": "1"}
 
 
+@dataclass(frozen=True, slots=True)
+class WhenRevoked:
+    """What a refusal for revocation means where the charge was made: the reason audited
+    and counted, and the error the caller gets."""
+
+    reason: str
+    error: Callable[[], Exception]
+
+
+# A resource request whose token was revoked (one token, or all a client holds).
+TOKEN_REVOKED = WhenRevoked(
+    "token_revoked", lambda: AuthenticationFailed("The access token has been revoked.")
+)
+
+
 def policy_header(limits: Limits) -> str:
     window_s = max(1, math.ceil(limits.burst / limits.rate_per_s))
     items = [f'"{limits.name}";q={limits.burst};w={window_s}']
@@ -82,9 +98,11 @@ def enforce(
     actor: audit.Actor,
     origin: audit.Origin,
     resource: str,
+    when_revoked: WhenRevoked = TOKEN_REVOKED,
 ) -> dict[str, str]:
-    """Admit the request or raise (429 RateLimited, 401 for a revoked token, 503 when the
-    limiter is down and the route fails closed). Returns the headers for the response."""
+    """Admit the request or raise (429 RateLimited, `when_revoked.error` for a revocation,
+    503 when the limiter is down and the route fails closed). Returns the headers for the
+    response."""
     try:
         decision = limiter.check(charges)
     except LimiterUnavailable:
@@ -106,16 +124,16 @@ def enforce(
     refusal = decision.refusal
     assert refusal is not None  # noqa: S101 - a refused decision always says why
     if refusal.limit == "revoked":
-        metric(ACCESS_DENIED, reason="revoked")
+        metric(ACCESS_DENIED, reason=when_revoked.reason)
         _record(
             "access.denied",
             "failure",
-            "token_revoked",
+            when_revoked.reason,
             actor=actor,
             origin=origin,
             resource=resource,
         )
-        raise AuthenticationFailed("The access token has been revoked.")
+        raise when_revoked.error()
     metric(RATE_LIMITED, limit=refusal.limit)
     _record(
         "rate_limited",

@@ -189,7 +189,12 @@ def line(event: AuditEvent, metric: str | None = None, **dimensions: str) -> str
     document = event.as_dict()
     if metric is not None:
         document.update(emf.document(metric, 1, "Count", **dimensions))
-    return json.dumps(document, separators=(",", ":"))
+    return _COMPACT.encode(document)
+
+
+# Built once: json.dumps with any option builds a new encoder per call, and this runs on
+# every request.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def json_schema() -> dict[str, Any]:

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
@@ -35,8 +36,9 @@ from payplat.dal.ledger_table import DynamoLedgerStore
 from payplat.dal.webhook_queue import SqsDeliveryQueue
 from payplat.dal.webhooks_table import DynamoWebhookStore
 from payplat.ledger import Account, Idempotency, Ledger, Payment
+from payplat.ledger_audit import events_from
 from payplat.principal import Principal
-from payplat.requests import CreatePayment, CreateRefund
+from payplat.requests import CapturePayment, CreatePayment, CreateRefund
 from payplat.routes import find_route
 from payplat.webhooks import (
     Delivery,
@@ -46,6 +48,7 @@ from payplat.webhooks import (
     Event,
     Secret,
     WebhookApi,
+    event_id_for,
     new_secret,
     verify_signature,
 )
@@ -101,7 +104,9 @@ def new_tenant(aws: dict[str, str], scope: str = "webhooks:manage payments:write
     return Tenant(owner, account_id, client.client_id, scope)
 
 
-def pay(aws: dict[str, str], payer: Tenant, payee: Tenant, amount: int = 500) -> Payment:
+def pay(
+    aws: dict[str, str], payer: Tenant, payee: Tenant, amount: int = 500, capture: str = "automatic"
+) -> Payment:
     ledger = Ledger(DynamoLedgerStore(aws[Env.LEDGER_TABLE]))
     outcome = ledger.create_payment(
         payer.principal,
@@ -110,6 +115,7 @@ def pay(aws: dict[str, str], payer: Tenant, payee: Tenant, amount: int = 500) ->
             destination_account=payee.account_id,
             amount=amount,
             currency="EUR",
+            capture_method=capture,
         ),
         Idempotency(payer.client_id, secrets.token_hex(8), "h"),
     )
@@ -658,6 +664,38 @@ def test_a_repeated_audit_record_makes_one_event_and_one_delivery(
     assert stored is not None
     assert stored.dispatched
     assert stored.owners == tuple(sorted((payer.owner, payee.owner)))
+
+
+def test_an_event_shows_the_payment_as_it_was_though_the_ledger_has_moved_on(
+    dispatcher_handler: ModuleType,
+    store: DynamoWebhookStore,
+    aws: dict[str, str],
+    ledger_table: Any,
+) -> None:
+    # Given an authorization, and the audit line the forwarder made of its stream record
+    payer, payee = new_tenant(aws), new_tenant(aws)
+    payment = pay(aws, payer, payee, capture="manual")
+    item = ledger_table.get_item(Key={"pk": f"PAYMENT#{payment.id}", "sk": "PAYMENT"})["Item"]
+    images = {"Keys": {"pk": item["pk"], "sk": "PAYMENT"}, "NewImage": item}
+    stream_record = {"eventID": "ev-1", "eventName": "INSERT", "dynamodb": images}
+    [created] = events_from(stream_record)
+
+    # When the payment is captured before the dispatcher reads that line
+    Ledger(DynamoLedgerStore(aws[Env.LEDGER_TABLE])).capture(
+        payee.principal, payment.id, CapturePayment(), Idempotency(payee.client_id, "cap", "h")
+    )
+    dispatcher_handler.lambda_handler(kinesis_event(audit.line(created)), LambdaContext())
+
+    # Then the payment.created event shows it awaiting capture, as it was, not captured
+    created_ms = int(datetime.fromisoformat(created.time).timestamp() * 1000)
+    stored = store.event(event_id_for(created.event_id, "payment.created", created_ms))
+    assert stored is not None
+    shown = json.loads(stored.body)["data"]["object"]
+    assert (shown["id"], shown["status"], shown["amount_captured"]) == (
+        payment.id, "requires_capture", 0,
+    )  # fmt: skip
+    assert shown["capture_before"] == payment.expires_at
+    assert shown["metadata"] == {} and shown["description"] is None
 
 
 def test_a_delivery_is_posted_signed_and_recorded(

@@ -85,6 +85,12 @@ def _event(
             source_account=item.get("source_account"),
             destination_account=item.get("destination_account"),
             amount_captured=int(item.get("amount_captured") or 0),
+            # The rest of the payment's state at this change: a webhook event shows the
+            # payment as it was then, though the ledger may have moved on by delivery.
+            amount_refunded=int(item.get("amount_refunded") or 0),
+            expires_at=_optional_int(item.get("expires_at")),
+            canceled_at=_optional_int(item.get("canceled_at")),
+            cancellation_reason=item.get("cancellation_reason"),
         )
         if item.get("failure_code"):
             details["failure_code"] = item["failure_code"]
@@ -99,6 +105,10 @@ def _event(
         event_id=str(uuid.uuid5(_NAMESPACE, f"{record.get('eventID')}#{index}")),
         time=when,
     )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _time(epoch: Any) -> str:

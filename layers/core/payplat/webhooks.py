@@ -7,7 +7,8 @@ movements, and signed deliveries retried until they land (or for three days).
   signing next to the new one until it expires, so a partner can deploy the new one first.
 - **Events** are made by λ webhook_dispatcher from audit events (`AUDIT_TO_EVENTS`); each
   belongs to the owners of its payment (payer and payee) and carries the object as the API
-  shows it, read from the ledger when the event is made. Its id is derived from the audit
+  showed it at that movement: the payment's state as the audit event recorded it, the rest
+  read from the ledger. Its id is derived from the audit
   event's id, and it is written with a conditional put: a retried audit record makes no
   second event and no second delivery.
 - **Deliveries**: one per (event, subscribed endpoint), queued on SQS. An attempt is a
@@ -716,6 +717,28 @@ def _queue_first_attempt(
 # -- the dispatcher --------------------------------------------------------------------------
 
 
+def as_recorded(payment: Payment, details: Mapping[str, Any]) -> Payment:
+    """The payment as the audit event recorded it: its state (status, amounts, capture
+    deadline, cancellation) from the event, for the ledger may have moved on since (a
+    payment captured a second after it was made); the rest, which never changes, from the
+    ledger."""
+    if "amount_refunded" not in details:  # recorded before events carried the whole state
+        return payment
+
+    def optional_int(name: str) -> int | None:
+        return None if details.get(name) is None else int(details[name])
+
+    return replace(
+        payment,
+        status=str(details["status"]),
+        amount_captured=int(details["amount_captured"]),
+        amount_refunded=int(details["amount_refunded"]),
+        expires_at=optional_int("expires_at"),
+        canceled_at=optional_int("canceled_at"),
+        cancellation_reason=details.get("cancellation_reason"),
+    )
+
+
 @dataclass
 class Dispatcher:
     """λ webhook_dispatcher's work: audit lines in (events made, deliveries queued), and
@@ -778,7 +801,7 @@ class Dispatcher:
     def _subject(self, payment: Payment, details: Mapping[str, Any]) -> dict[str, Any] | None:
         refund_id = details.get("refund")
         if refund_id is None:
-            return payment.public()
+            return as_recorded(payment, details).public()
         for refund in self.ledger.refunds(payment.id):
             if refund.id == refund_id:
                 return refund.public()

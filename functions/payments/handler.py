@@ -28,7 +28,8 @@ from payplat.http import (
     make_resolver,
     origin,
 )
-from payplat.ledger import Idempotency, Ledger, Outcome, request_hash
+from payplat.idempotency import Idempotency, Outcome, request_hash
+from payplat.ledger import Ledger
 from payplat.metrics import IDEMPOTENT_REPLAYS
 from payplat.observability import logger, metric, tracer
 from payplat.pagination import PageRequest, page_request

@@ -21,7 +21,8 @@ from payplat.config import Env
 from payplat.dal.audit_archive import AuditArchive, KmsSignatureCheck
 from payplat.dal.audit_stream import AuditStream
 from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.ledger import Account, Idempotency, Ledger
+from payplat.idempotency import Idempotency
+from payplat.ledger import Account, Ledger
 from payplat.principal import Principal
 from payplat.requests import CapturePayment, CreatePayment, CreateRefund
 from tests.conftest import LambdaContext

@@ -21,7 +21,8 @@ import pytest
 
 from payplat.config import Env
 from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.ledger import AUTHORIZATION_TTL_S, Account, Idempotency, Ledger, Payment
+from payplat.idempotency import Idempotency
+from payplat.ledger import AUTHORIZATION_TTL_S, Account, Ledger, Payment
 from payplat.principal import Principal
 from payplat.requests import CreatePayment
 from tests.conftest import LambdaContext

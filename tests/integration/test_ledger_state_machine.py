@@ -37,7 +37,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
 from payplat.config import Env
-from payplat.dal.ledger_table import DynamoLedgerStore, _claim_pk
+from payplat.dal.idempotency_items import claim_key
+from payplat.dal.ledger_table import DynamoLedgerStore
 from payplat.errors import (
     ApiError,
     IdempotencyMismatch,
@@ -46,17 +47,8 @@ from payplat.errors import (
     NotFound,
     PaymentFailed,
 )
-from payplat.ledger import (
-    AUTHORIZATION_TTL_S,
-    Account,
-    Entry,
-    Idempotency,
-    Ledger,
-    Movement,
-    Outcome,
-    Payment,
-    request_hash,
-)
+from payplat.idempotency import Idempotency, Outcome, request_hash
+from payplat.ledger import AUTHORIZATION_TTL_S, Account, Entry, Ledger, Movement, Payment
 from payplat.ledger_verify import verify
 from payplat.money import EXPONENTS, MAX_MAJOR_UNITS
 from payplat.principal import Principal
@@ -562,21 +554,14 @@ class LedgerMachine(RuleBasedStateMachine):
         """This example's accounts, entries, payments, views, refunds and idempotency claims:
         moto's Scan and TransactWriteItems cost grows with the table, and every step scans."""
         keys = [
-            (r["pk"], r["sk"])
+            {"pk": {"S": r["pk"]}, "sk": {"S": r["sk"]}}
             for r in (records if records is not None else self._mine(self.store.scan_records()))
         ]
-        keys += [
-            (_claim_pk(s.idempotency.client_id, s.idempotency.key), "IDEMPOTENCY")
-            for s in self.sent
-        ]
-        for chunk in range(0, len(keys), 25):
+        keys += [claim_key(s.idempotency.client_id, s.idempotency.key) for s in self.sent]
+        for start in range(0, len(keys), 25):
+            chunk = keys[start : start + 25]
             self.dynamodb.batch_write_item(
-                RequestItems={
-                    self.table: [
-                        {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}}
-                        for pk, sk in keys[chunk : chunk + 25]
-                    ]
-                }
+                RequestItems={self.table: [{"DeleteRequest": {"Key": key}} for key in chunk]}
             )
 
 

@@ -22,15 +22,8 @@ from infra.local.provision import _create_table
 from infra.resources import LEDGER
 from payplat.dal.ledger_table import DynamoLedgerStore
 from payplat.errors import Conflict, InvalidRequest, InvalidState
-from payplat.ledger import (
-    Account,
-    Entry,
-    Idempotency,
-    Ledger,
-    Movement,
-    Outcome,
-    request_hash,
-)
+from payplat.idempotency import Idempotency, Outcome, request_hash
+from payplat.ledger import Account, Entry, Ledger, Movement
 from payplat.principal import Principal
 from payplat.requests import CapturePayment, CreatePayment, CreateRefund
 

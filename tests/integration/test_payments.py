@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from infra.local.seed import ALICE, BOB
-from payplat.ledger import Account, Idempotency
+from payplat.idempotency import Idempotency
+from payplat.ledger import Account
 from payplat.principal import Principal
 from payplat.requests import CreatePayment
 from tests.conftest import invoke, load_event

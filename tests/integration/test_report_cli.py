@@ -16,7 +16,8 @@ from payplat import audit, cli
 from payplat.config import Env
 from payplat.dal.ledger_reports import money_records
 from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.ledger import Account, Idempotency, Ledger
+from payplat.idempotency import Idempotency
+from payplat.ledger import Account, Ledger
 from payplat.principal import Principal
 from payplat.requests import CapturePayment, CreatePayment, CreateRefund
 

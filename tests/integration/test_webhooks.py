@@ -35,7 +35,8 @@ from payplat.dal.clients_table import DynamoClientStore
 from payplat.dal.ledger_table import DynamoLedgerStore
 from payplat.dal.webhook_queue import SqsDeliveryQueue
 from payplat.dal.webhooks_table import DynamoWebhookStore
-from payplat.ledger import Account, Idempotency, Ledger, Payment
+from payplat.idempotency import Idempotency
+from payplat.ledger import Account, Ledger, Payment
 from payplat.ledger_audit import events_from
 from payplat.principal import Principal
 from payplat.requests import CapturePayment, CreatePayment, CreateRefund

@@ -13,7 +13,6 @@ nothing (404), whatever the object.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
@@ -25,11 +24,17 @@ from typing import Any, Literal, Protocol
 from payplat import emf
 from payplat.errors import (
     Conflict,
-    IdempotencyMismatch,
     InvalidRequest,
     InvalidState,
     NotFound,
     PaymentFailed,
+)
+from payplat.idempotency import (
+    Idempotency,
+    IdempotencyClaim,
+    KeyTaken,
+    Outcome,
+    replayed,
 )
 from payplat.metrics import MONEY_MOVED, MONEY_MOVEMENTS
 from payplat.money import check_amount
@@ -37,7 +42,6 @@ from payplat.principal import Principal
 from payplat.requests import CapturePayment, CreatePayment, CreateRefund
 
 AUTHORIZATION_TTL_S = 7 * 24 * 3600  # uncaptured authorizations are released after 7 days
-IDEMPOTENCY_TTL_S = 24 * 3600
 MAX_ATTEMPTS = 5  # optimistic retries when a concurrent movement changed the payment
 
 Bucket = Literal["available", "held"]
@@ -215,16 +219,6 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
-class IdempotencyClaim:
-    client_id: str
-    key: str
-    request_hash: str
-    status: int
-    body: str
-    expires_at: int
-
-
-@dataclass(frozen=True, slots=True)
 class PaymentWrite:
     payment: Payment
     expect_status: str | None  # None: the payment is new
@@ -296,14 +290,6 @@ class MovementRefused(Exception):
         self.current = current
 
 
-class KeyTaken(Exception):
-    """The idempotency key was claimed already; `record` is the claim as stored."""
-
-    def __init__(self, record: IdempotencyClaim) -> None:
-        super().__init__(record.key)
-        self.record = record
-
-
 class TransactionConflict(Exception):
     """Another transaction touched the same items at the same time."""
 
@@ -318,27 +304,6 @@ class LedgerStore(Protocol):
     def commit(self, movement: Movement, entries: Sequence[Entry]) -> None:
         """One transaction; raises KeyTaken, MovementRefused or TransactionConflict."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class Idempotency:
-    client_id: str
-    key: str
-    request_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What the route answers: the stored body is replayed byte for byte on a retry."""
-
-    status: int
-    body: str
-    replayed: bool = False
-
-
-def request_hash(route: str, target: str, body: Mapping[str, Any]) -> str:
-    canonical = json.dumps([route, target, body], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class Ledger:
@@ -621,20 +586,13 @@ class Ledger:
     ) -> Outcome:
         check_balanced(movement)
         text = json.dumps(body, separators=(",", ":"))
-        claim = IdempotencyClaim(
-            idempotency.client_id,
-            idempotency.key,
-            idempotency.request_hash,
-            status,
-            text,
-            now + IDEMPOTENCY_TTL_S,
-        )
+        claim = idempotency.claim(status, text, now)
         actor = Actor(principal.client_id, principal.subject, principal.request_id)
         movement = replace(movement, claim=claim, actor=actor)
         try:
             self._store.commit(movement, movement.entries(now))
         except KeyTaken as taken:
-            return self._replayed(taken.record, idempotency)
+            return replayed(taken.record, idempotency)
         except TransactionConflict:
             raise Conflict(
                 "Another request with this idempotency key or on this object is in progress; retry."
@@ -644,16 +602,7 @@ class Ledger:
 
     def _replay(self, idempotency: Idempotency) -> Outcome | None:
         record = self._store.claim(idempotency.client_id, idempotency.key)
-        return None if record is None else self._replayed(record, idempotency)
-
-    @staticmethod
-    def _replayed(record: IdempotencyClaim, idempotency: Idempotency) -> Outcome:
-        if record.request_hash != idempotency.request_hash:
-            raise IdempotencyMismatch(
-                "This Idempotency-Key was used with different parameters.",
-                param="Idempotency-Key",
-            )
-        return Outcome(record.status, record.body, replayed=True)
+        return None if record is None else replayed(record, idempotency)
 
     @staticmethod
     def _payee_only(principal: Principal, payment: Payment, action: str) -> None:

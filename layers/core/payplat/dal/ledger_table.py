@@ -14,7 +14,6 @@ updates and the entries."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,12 +21,12 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from payplat.dal.idempotency_items import claim_from, claim_put, get_claim
+from payplat.idempotency import IdempotencyClaim, KeyTaken
 from payplat.ledger import (
     Account,
     BalanceChange,
     Entry,
-    IdempotencyClaim,
-    KeyTaken,
     Movement,
     MovementRefused,
     Payment,
@@ -78,8 +77,7 @@ class DynamoLedgerStore:
         return None if item is None else Payment.from_record(item)
 
     def claim(self, client_id: str, key: str) -> IdempotencyClaim | None:
-        item = self._get(_claim_pk(client_id, key), "IDEMPOTENCY")
-        return None if item is None else _claim_from(item)
+        return get_claim(self._client, self._table, client_id, key)
 
     def refunds(self, payment_id: str) -> list[Refund]:
         response = self._client.query(
@@ -218,7 +216,7 @@ class DynamoLedgerStore:
         items: list[dict[str, Any]] = []
         refusals: list[str] = []
         if movement.claim is not None:
-            items.append(_claim_put(self._table, movement.claim))
+            items.append(claim_put(self._table, movement.claim))
             refusals.append("claim")
         for item, refusal in _payment_writes(self._table, movement):
             items.append(item)
@@ -296,49 +294,12 @@ def _raise_refusal(reasons: list[dict[str, Any]], refusals: list[str]) -> None:
     for reason, refusal in zip(reasons, refusals, strict=False):
         code = reason.get("Code")
         if code == "ConditionalCheckFailed":
-            current = _plain(reason["Item"]) if "Item" in reason else None
-            if refusal == "claim" and current is not None:
-                raise KeyTaken(_claim_from(current))
-            raise MovementRefused(refusal, current)
+            if refusal == "claim" and "Item" in reason:
+                raise KeyTaken(claim_from(reason["Item"]))
+            raise MovementRefused(refusal, _plain(reason["Item"]) if "Item" in reason else None)
         if code == "TransactionConflict":
             raise TransactionConflict()
     raise TransactionConflict()
-
-
-def _claim_pk(client_id: str, key: str) -> str:
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    return f"IDEMPOTENCY#{client_id}#{digest}"
-
-
-def _claim_put(table: str, claim: IdempotencyClaim) -> dict[str, Any]:
-    values = {
-        "pk": _claim_pk(claim.client_id, claim.key),
-        "sk": "IDEMPOTENCY",
-        "client_id": claim.client_id,
-        "request_hash": claim.request_hash,
-        "status": claim.status,
-        "body": claim.body,
-        "ttl": claim.expires_at,
-    }
-    return {
-        "Put": {
-            "TableName": table,
-            "Item": _item(values),
-            "ConditionExpression": "attribute_not_exists(pk)",
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-    }
-
-
-def _claim_from(data: dict[str, Any]) -> IdempotencyClaim:
-    return IdempotencyClaim(
-        client_id=data["client_id"],
-        key="",
-        request_hash=data["request_hash"],
-        status=int(data["status"]),
-        body=data["body"],
-        expires_at=int(data["ttl"]),
-    )
 
 
 def _payment_writes(table: str, movement: Movement) -> list[tuple[dict[str, Any], str]]:

@@ -28,7 +28,7 @@ from payplat.http import (
     make_resolver,
     origin,
 )
-from payplat.idempotency import Idempotency, Outcome, request_hash
+from payplat.idempotency import MAX_IDEMPOTENCY_KEY, Idempotency, Outcome, request_hash
 from payplat.ledger import Ledger
 from payplat.metrics import IDEMPOTENT_REPLAYS
 from payplat.observability import logger, metric, tracer
@@ -53,7 +53,6 @@ webhook_api = WebhookApi(
     local=bool(settings.local),
 )
 app = make_resolver(Function.PAYMENTS)
-MAX_IDEMPOTENCY_KEY = 255
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -90,12 +89,22 @@ def query() -> dict[str, str]:
 
 
 def idempotency(target: str, body: dict[str, Any]) -> Idempotency:
-    """Every POST carries an Idempotency-Key: the same key and body replay the first answer."""
-    key = app.current_event.headers.get("idempotency-key")
-    if not key:
+    """Every POST that moves money carries an Idempotency-Key: the same key and body replay
+    the first answer."""
+    key = optional_idempotency(target, body)
+    if key is None:
         raise InvalidRequest(
             "POST requests need an Idempotency-Key header.", param="Idempotency-Key"
         )
+    return key
+
+
+def optional_idempotency(target: str, body: dict[str, Any]) -> Idempotency | None:
+    """The request's Idempotency-Key, if it sent one (the webhook POSTs honour it when it
+    does)."""
+    key = app.current_event.headers.get("idempotency-key")
+    if not key:
+        return None
     if len(key) > MAX_IDEMPOTENCY_KEY:
         raise InvalidRequest(
             f"The Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters.",
@@ -116,10 +125,10 @@ def body_of(model: type[M]) -> tuple[M, dict[str, Any]]:
     return parsed, parsed.model_dump(mode="json")
 
 
-def answer(outcome: Outcome) -> Response[str]:
+def answer(outcome: Outcome, headers: dict[str, str] | None = None) -> Response[str]:
     """The stored answer, byte for byte; a replay says so, and is counted (a partner
     retrying a lot shows here before it shows anywhere else)."""
-    headers = {}
+    headers = dict(headers or {})
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
         route = current_route(app)
@@ -209,9 +218,10 @@ def list_refunds(payment_id: str) -> Response[str]:
 
 @bind(app, "create_webhook_endpoint")
 def create_webhook_endpoint() -> Response[str]:
-    request, _ = body_of(CreateWebhookEndpoint)
+    request, body = body_of(CreateWebhookEndpoint)
+    key = optional_idempotency("", body)
     # The answer holds the signing secret: no cache may keep it.
-    return json_response(200, webhook_api.create_endpoint(principal(), request), NO_STORE)
+    return answer(webhook_api.create_endpoint(principal(), request, key), NO_STORE)
 
 
 @bind(app, "list_webhook_endpoints")
@@ -231,9 +241,9 @@ def delete_webhook_endpoint(endpoint_id: str) -> Response[str]:
 
 @bind(app, "roll_webhook_endpoint_secret")
 def roll_webhook_endpoint_secret(endpoint_id: str) -> Response[str]:
-    request, _ = body_of(RollWebhookSecret)
-    answer = webhook_api.roll_secret(principal(), endpoint_id, request)
-    return json_response(200, answer, NO_STORE)
+    request, body = body_of(RollWebhookSecret)
+    key = optional_idempotency(endpoint_id, body)
+    return answer(webhook_api.roll_secret(principal(), endpoint_id, request, key), NO_STORE)
 
 
 @bind(app, "list_events")
@@ -248,8 +258,9 @@ def get_event(event_id: str) -> Response[str]:
 
 @bind(app, "redeliver_event")
 def redeliver_event(event_id: str) -> Response[str]:
-    body_of(RedeliverEvent)
-    return json_response(200, webhook_api.redeliver(principal(), event_id))
+    _, body = body_of(RedeliverEvent)
+    key = optional_idempotency(event_id, body)
+    return answer(webhook_api.redeliver(principal(), event_id, key))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

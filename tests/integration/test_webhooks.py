@@ -53,8 +53,8 @@ from payplat.webhooks import (
     new_secret,
     verify_signature,
 )
+from tests.conftest import AuditCapture, invoke, load_event
 from tests.conftest import LambdaContext as BaseContext
-from tests.conftest import invoke, load_event
 
 
 class LambdaContext(BaseContext):
@@ -206,6 +206,7 @@ def api_call(
     path: str,
     body: dict[str, Any] | None = None,
     scope: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], Any]:
     """A request to the payments function as API Gateway sends it, after the authorizer."""
     route_path, _, query = path.partition("?")
@@ -224,6 +225,9 @@ def api_call(
         body=None if body is None else json.dumps(body),
     )
     event["headers"]["Content-Type"] = "application/json"
+    for name, value in (headers or {}).items():
+        event["headers"][name] = value
+        event["multiValueHeaders"][name] = [value]
     event["requestContext"].update(httpMethod=method, resourcePath=route.path)
     event["requestContext"]["authorizer"].update(
         client_id=tenant.client_id, sub=tenant.client_id, scope=scope or tenant.scope
@@ -631,6 +635,77 @@ def test_events_are_listed_got_and_redelivered_by_their_owners(
         payments_handler, stranger, "POST", f"/v1/events/{succeeded}/redeliver", {}
     )
     assert status == 404
+
+
+def test_an_idempotency_key_makes_one_endpoint_and_one_secret_roll(
+    payments_handler: ModuleType,
+    api: WebhookApi,
+    store: DynamoWebhookStore,
+    aws: dict[str, str],
+    audit_lines: AuditCapture,
+) -> None:
+    partner = new_tenant(aws)
+    url = "https://hooks.partner.example/idem"
+
+    def post(path: str, body: dict[str, Any], key: str | None) -> tuple[int, dict[str, str], Any]:
+        headers = {} if key is None else {"Idempotency-Key": key}
+        return api_call(payments_handler, partner, "POST", path, body, headers=headers)
+
+    # When a partner's create is sent twice with one key (its first answer was lost)
+    created = post("/v1/webhook_endpoints", {"url": url, "enabled_events": ["*"]}, "we-1")
+    again = post("/v1/webhook_endpoints", {"url": url, "enabled_events": ["*"]}, "we-1")
+
+    # Then one endpoint exists, and the retry got the first answer, secret and all
+    assert created[0] == again[0] == 200
+    assert again[2] == created[2]
+    assert (again[1]["Idempotent-Replayed"], again[1]["Cache-Control"]) == ("true", "no-store")
+    assert "Idempotent-Replayed" not in created[1]
+    assert [e.id for e in store.endpoints_of(partner.owner)] == [created[2]["id"]]
+    assert len(audit_lines.of_type("webhook_endpoint.created")) == 1
+    # And the key with another body is refused; no key at all still creates
+    other = post("/v1/webhook_endpoints", {"url": url + "2", "enabled_events": ["*"]}, "we-1")
+    assert (other[0], other[2]["error"]["type"]) == (422, "idempotency_error")
+    assert post("/v1/webhook_endpoints", {"url": url, "enabled_events": ["*"]}, None)[0] == 200
+    assert len(store.endpoints_of(partner.owner)) == 2
+
+    # When a secret roll is sent twice with one key
+    roll = f"/v1/webhook_endpoints/{created[2]['id']}/roll_secret"
+    rolled = post(roll, {"expires_in": 600}, "roll-1")
+    rolled_again = post(roll, {"expires_in": 600}, "roll-1")
+
+    # Then the secret rolled once: the new one and the first, nothing in between
+    assert rolled[0] == rolled_again[0] == 200
+    assert rolled_again[2]["secret"] == rolled[2]["secret"] != created[2]["secret"]
+    stored = store.endpoint(partner.owner, created[2]["id"])
+    assert stored is not None
+    assert stored.live_secrets(int(time.time())) == [rolled[2]["secret"], created[2]["secret"]]
+    assert len(audit_lines.of_type("webhook_endpoint.secret_rolled")) == 1
+
+
+def test_an_idempotency_key_makes_one_redelivery(
+    payments_handler: ModuleType,
+    api: WebhookApi,
+    dispatcher: Dispatcher,
+    aws: dict[str, str],
+    sqs: Any,
+) -> None:
+    # Given an event of the payee's, its first delivery out of the way
+    payer, payee = new_tenant(aws), new_tenant(aws)
+    _endpoint(payments_handler, payee, "https://hooks.partner.example/redo")
+    line = audit_line(pay(aws, payer, payee), "payment.captured")
+    succeeded, _ = dispatcher.record(line.encode())
+    receive(sqs, api_queue_url(aws))
+
+    # When the redelivery is asked twice with one key
+    path = f"/v1/events/{succeeded}/redeliver"
+    headers = {"Idempotency-Key": "redo-1"}
+    first = api_call(payments_handler, payee, "POST", path, {}, headers=headers)
+    second = api_call(payments_handler, payee, "POST", path, {}, headers=headers)
+
+    # Then one delivery was queued, and the retry was answered from the first
+    assert first[0] == second[0] == 200
+    assert (second[2], second[1]["Idempotent-Replayed"]) == (first[2], "true")
+    assert len(receive(sqs, api_queue_url(aws))) == 1
 
 
 def api_queue_url(aws: dict[str, str]) -> str:

@@ -14,11 +14,12 @@ import copy
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from payplat.clients import AUTH_METHODS, GRANT_TYPES
+from payplat.idempotency import MAX_IDEMPOTENCY_KEY
 from payplat.money import EXPONENTS
 from payplat.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from payplat.requests import (
@@ -36,7 +37,6 @@ from payplat.routes import ROUTES, SCOPES, Function, Route
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 HTML = "text/html"
-MAX_IDEMPOTENCY_KEY = 255
 # Scopes no account holder can delegate (payplat.oauth.CLIENT_ONLY_SCOPES): only a client's
 # own registration grants them, so the authorization-code flow does not offer them.
 _CLIENT_ONLY_SCOPES = frozenset({"clients:manage"})
@@ -1038,7 +1038,8 @@ class Spec:
     request_media: str = JSON
     request_required: bool = False
     query: tuple[str, ...] = ()  # components.parameters
-    idempotency_key: bool = False  # a money POST: required Idempotency-Key, replays
+    # A money POST needs an Idempotency-Key; the webhook POSTs honour one if sent.
+    idempotency_key: Literal["required", "optional"] | None = None
     errors: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     extra: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # other statuses
 
@@ -1364,7 +1365,7 @@ SPECS: dict[str, Spec] = {
         ok_schema="Payment",
         request="CreatePayment",
         request_required=True,
-        idempotency_key=True,
+        idempotency_key="required",
         errors=_api_errors("400", "402", "404", "409", "422", fails_closed=True),
     ),
     "get_payment": Spec(
@@ -1376,7 +1377,7 @@ SPECS: dict[str, Spec] = {
         description="All of it, or part (amount); the rest goes back to the payer.",
         ok_schema="Payment",
         request="CapturePayment",
-        idempotency_key=True,
+        idempotency_key="required",
         errors=_api_errors("400", "404", "409", "422", fails_closed=True),
     ),
     "cancel_payment": Spec(
@@ -1384,7 +1385,7 @@ SPECS: dict[str, Spec] = {
         "Payments",
         ok_schema="Payment",
         request="CancelPayment",
-        idempotency_key=True,
+        idempotency_key="required",
         errors=_api_errors("400", "404", "409", "422", fails_closed=True),
     ),
     # -- refunds
@@ -1395,7 +1396,7 @@ SPECS: dict[str, Spec] = {
         ok="201",
         ok_schema="Refund",
         request="CreateRefund",
-        idempotency_key=True,
+        idempotency_key="required",
         errors=_api_errors("400", "402", "404", "409", "422", fails_closed=True),
     ),
     "list_refunds": Spec(
@@ -1411,7 +1412,8 @@ SPECS: dict[str, Spec] = {
         ok_schema="WebhookEndpointWithSecret",
         request="CreateWebhookEndpoint",
         request_required=True,
-        errors=_api_errors("400", fails_closed=True),
+        idempotency_key="optional",
+        errors=_api_errors("400", "422", fails_closed=True),
     ),
     "list_webhook_endpoints": Spec(
         "List your webhook endpoints",
@@ -1440,7 +1442,8 @@ SPECS: dict[str, Spec] = {
         "seconds, so deploy the new one first and verify with both meanwhile.",
         ok_schema="WebhookEndpointWithSecret",
         request="RollWebhookSecret",
-        errors=_api_errors("400", "404", "409", fails_closed=True),
+        idempotency_key="optional",
+        errors=_api_errors("400", "404", "409", "422", fails_closed=True),
     ),
     "list_events": Spec(
         "List events",
@@ -1459,7 +1462,8 @@ SPECS: dict[str, Spec] = {
         "event's type, retried as usual (400 no_webhook_endpoints when there is none).",
         ok_schema="EventRedelivery",
         request="RedeliverEvent",
-        errors=_api_errors("400", "404", fails_closed=True),
+        idempotency_key="optional",
+        errors=_api_errors("400", "404", "422", fails_closed=True),
     ),
 }
 
@@ -1585,7 +1589,11 @@ def _operation(route: Route) -> dict[str, Any]:
     parameters = [_path_parameter(name) for name in _path_params(route.path)]
     parameters += [{"$ref": f"#/components/parameters/{name}"} for name in spec.query]
     if spec.idempotency_key:  # inline: clients read it off the operation
-        parameters.append(_parameters()["Idempotency-Key"])
+        key = copy.deepcopy(_parameters()["Idempotency-Key"])
+        if spec.idempotency_key == "optional":
+            key["required"] = False
+            key["description"] = "Optional here: " + key["description"]
+        parameters.append(key)
     if parameters:
         operation["parameters"] = parameters
     if spec.request is not None:

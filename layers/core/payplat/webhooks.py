@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from payplat import audit, ssrf
 from payplat.errors import Conflict, InvalidRequest, NotFound
+from payplat.idempotency import Idempotency, IdempotencyClaim, KeyTaken, Outcome, replayed
 from payplat.ledger import Payment, Refund, new_id
 from payplat.observability import logger
 from payplat.pagination import PageRequest, page, valid_id
@@ -364,13 +365,25 @@ class RetryPolicy:
 
 
 class WebhookStore(Protocol):
-    def put_endpoint(self, endpoint: Endpoint) -> None: ...
+    def put_endpoint(self, endpoint: Endpoint, claim: IdempotencyClaim | None = None) -> None:
+        """With a claim, in one write with it (raises KeyTaken if the key was spent)."""
+        ...
 
     def endpoint(self, owner: str, endpoint_id: str) -> Endpoint | None: ...
 
     def endpoints_of(self, owner: str) -> list[Endpoint]: ...
 
-    def replace_endpoint(self, endpoint: Endpoint, expected_version: int) -> bool: ...
+    def replace_endpoint(
+        self, endpoint: Endpoint, expected_version: int, claim: IdempotencyClaim | None = None
+    ) -> bool:
+        """False if the version moved on; with a claim, in one write with it."""
+        ...
+
+    def idempotency_claim(self, client_id: str, key: str) -> IdempotencyClaim | None: ...
+
+    def put_claim(self, claim: IdempotencyClaim) -> None:
+        """Raises KeyTaken if the key was spent."""
+        ...
 
     def delete_endpoint(self, owner: str, endpoint_id: str) -> bool: ...
 
@@ -483,8 +496,15 @@ class WebhookApi:
         self._clock = clock
 
     def create_endpoint(
-        self, principal: Principal, request: CreateWebhookEndpoint
-    ) -> dict[str, Any]:
+        self,
+        principal: Principal,
+        request: CreateWebhookEndpoint,
+        idempotency: Idempotency | None = None,
+    ) -> Outcome:
+        """The endpoint with its signing secret. With an Idempotency-Key, the key is spent in
+        the same write as the endpoint: a retry gets this answer again, never a second one."""
+        if replay := self._replay(idempotency):
+            return replay
         events = _enabled_events(request.enabled_events)
         self._check_url(request.url)
         if len(self._store.endpoints_of(principal.owner)) >= MAX_ENDPOINTS_PER_OWNER:
@@ -502,7 +522,11 @@ class WebhookApi:
             client_id=principal.client_id,
             description=request.description,
         )
-        self._store.put_endpoint(endpoint)
+        body = _compact(endpoint.public(with_secret=True))
+        try:
+            self._store.put_endpoint(endpoint, _claim(idempotency, body, endpoint.created))
+        except KeyTaken as taken:  # the same key, a moment ago
+            return _replayed(taken, idempotency)
         _audit(
             "webhook_endpoint.created",
             principal,
@@ -510,7 +534,7 @@ class WebhookApi:
             url=endpoint.url,
             enabled_events=list(endpoint.enabled_events),
         )
-        return endpoint.public(with_secret=True)
+        return Outcome(200, body)
 
     def list_endpoints(self, principal: Principal, request: PageRequest) -> dict[str, Any]:
         self._check_cursors(principal, request, self._endpoint)
@@ -535,10 +559,16 @@ class WebhookApi:
         return {"id": endpoint.id, "object": "webhook_endpoint", "deleted": True}
 
     def roll_secret(
-        self, principal: Principal, endpoint_id: str, request: RollWebhookSecret
-    ) -> dict[str, Any]:
+        self,
+        principal: Principal,
+        endpoint_id: str,
+        request: RollWebhookSecret,
+        idempotency: Idempotency | None = None,
+    ) -> Outcome:
         """A new current secret; the old one keeps signing for `expires_in` seconds (0: it
-        stops at once)."""
+        stops at once). A key is spent in the same write as the new secret."""
+        if replay := self._replay(idempotency):
+            return replay
         endpoint = self._endpoint(principal, endpoint_id)
         now = int(self._clock())
         expires_in = DEFAULT_ROLL_EXPIRY_S if request.expires_in is None else request.expires_in
@@ -550,10 +580,17 @@ class WebhookApi:
         kept.sort(key=lambda secret: secret.expires_at or 0, reverse=True)
         secrets_ = (Secret(new_secret()), *kept[: MAX_LIVE_SECRETS - 1])
         rolled_endpoint = replace(endpoint, secrets=secrets_, version=endpoint.version + 1)
-        if not self._store.replace_endpoint(rolled_endpoint, endpoint.version):
+        body = _compact(rolled_endpoint.public(with_secret=True))
+        try:
+            replaced = self._store.replace_endpoint(
+                rolled_endpoint, endpoint.version, _claim(idempotency, body, now)
+            )
+        except KeyTaken as taken:
+            return _replayed(taken, idempotency)
+        if not replaced:
             raise Conflict("The endpoint changed while rolling its secret; retry.")
         _audit("webhook_endpoint.secret_rolled", principal, endpoint, expires_in=expires_in)
-        return rolled_endpoint.public(with_secret=True)
+        return Outcome(200, body)
 
     def list_events(
         self, principal: Principal, request: PageRequest, query: Mapping[str, str]
@@ -587,9 +624,15 @@ class WebhookApi:
         event, pending = self._event(principal, event_id)
         return event.public(pending)
 
-    def redeliver(self, principal: Principal, event_id: str) -> dict[str, Any]:
+    def redeliver(
+        self, principal: Principal, event_id: str, idempotency: Idempotency | None = None
+    ) -> Outcome:
         """A new delivery to each of the caller's enabled endpoints subscribed to the event's
-        type (its first attempt now, then the usual retries)."""
+        type (its first attempt now, then the usual retries). A key is spent once the
+        deliveries are queued: a retry after that queues none (two racing requests with one
+        key may both queue, which the receiver's deduplication by event id absorbs)."""
+        if replay := self._replay(idempotency):
+            return replay
         event, _ = self._event(principal, event_id)
         now = int(self._clock())
         endpoints = [
@@ -619,7 +662,20 @@ class WebhookApi:
             "webhook event redelivery queued",
             extra={"event": event.id, "endpoints": len(endpoints)},
         )
-        return {"id": event.id, "object": "event", "redelivery": "queued"}
+        body = _compact({"id": event.id, "object": "event", "redelivery": "queued"})
+        claim = _claim(idempotency, body, now)
+        if claim is not None:
+            try:
+                self._store.put_claim(claim)
+            except KeyTaken as taken:
+                return _replayed(taken, idempotency)
+        return Outcome(200, body)
+
+    def _replay(self, idempotency: Idempotency | None) -> Outcome | None:
+        if idempotency is None:
+            return None
+        record = self._store.idempotency_claim(idempotency.client_id, idempotency.key)
+        return None if record is None else replayed(record, idempotency)
 
     def _check_url(self, url: str) -> None:
         try:
@@ -715,6 +771,21 @@ def _queue_first_attempt(
 
 
 # -- the dispatcher --------------------------------------------------------------------------
+
+
+def _compact(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, separators=(",", ":"))
+
+
+def _claim(idempotency: Idempotency | None, body: str, now: int) -> IdempotencyClaim | None:
+    return None if idempotency is None else idempotency.claim(200, body, now)
+
+
+def _replayed(taken: KeyTaken, idempotency: Idempotency | None) -> Outcome:
+    """The answer of the request that spent the key first (only a key can be taken)."""
+    if idempotency is None:
+        raise taken
+    return replayed(taken.record, idempotency)
 
 
 def as_recorded(payment: Payment, details: Mapping[str, Any]) -> Payment:

@@ -52,11 +52,9 @@ class Requestor:
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-        replayable: bool = True,
     ) -> Answer:
-        """`replayable`: the server answers a repeated Idempotency-Key from its first answer
-        (the money routes). Where it does not (webhook endpoints), a POST is resent only if
-        it never reached the server, or was refused with a 429 before it ran."""
+        """Every POST is answered from its first answer when its Idempotency-Key comes
+        back, so any POST may be resent with the same key."""
         headers: dict[str, str] = {}
         json_body: Any = None
         if method == "POST":
@@ -79,7 +77,6 @@ class Requestor:
                 headers=headers,
                 params=query or None,
                 json_body=json_body,
-                safe_to_retry=replayable,
             )
             if answer.status == 401 and not refreshed and used:
                 refreshed = True
@@ -99,15 +96,9 @@ class _Resource:
         path: str,
         body: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-        *,
-        replayable: bool = True,
     ) -> T:
         answer = self._requestor.request(
-            method,
-            path,
-            body=_compact(body or {}),
-            idempotency_key=idempotency_key,
-            replayable=replayable,
+            method, path, body=_compact(body or {}), idempotency_key=idempotency_key
         )
         return model.from_dict(answer.json_object(), answer.info)
 
@@ -288,15 +279,7 @@ class WebhookEndpoints(_Resource):
         body = {"url": url, "enabled_events": builtins.list(enabled_events)}
         if description is not None:
             body["description"] = description
-        # Not deduplicated by the server: a lost answer must not create a second endpoint.
-        return self._one(
-            WebhookEndpoint,
-            "POST",
-            "/v1/webhook_endpoints",
-            body,
-            idempotency_key,
-            replayable=False,
-        )
+        return self._one(WebhookEndpoint, "POST", "/v1/webhook_endpoints", body, idempotency_key)
 
     def list(
         self,
@@ -339,7 +322,6 @@ class WebhookEndpoints(_Resource):
             f"/v1/webhook_endpoints/{_segment(endpoint_id)}/roll_secret",
             {"expires_in": expires_in},
             idempotency_key,
-            replayable=False,
         )
 
 

@@ -20,6 +20,8 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from payplat.dal.idempotency_items import claim_from, claim_put, get_claim
+from payplat.idempotency import IdempotencyClaim, KeyTaken
 from payplat.webhooks import (
     ENDPOINT,
     EVENT,
@@ -71,12 +73,18 @@ class DynamoWebhookStore:
 
     # -- endpoints ------------------------------------------------------------------------------
 
-    def put_endpoint(self, endpoint: Endpoint) -> None:
-        self._client.put_item(
-            TableName=self._table,
-            Item=_item(_endpoint_item(endpoint)),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
+    def put_endpoint(self, endpoint: Endpoint, claim: IdempotencyClaim | None = None) -> None:
+        """A new endpoint, with the claim of the key it was asked with, if any (one
+        transaction: raises KeyTaken if the key was spent before)."""
+        put = {
+            "TableName": self._table,
+            "Item": _item(_endpoint_item(endpoint)),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        if claim is None:
+            self._client.put_item(**put)
+        elif not self._with_claim({"Put": put}, claim):
+            raise RuntimeError(f"endpoint id {endpoint.id} exists already")
 
     def endpoint(self, owner: str, endpoint_id: str) -> Endpoint | None:
         item = self._get(_owner(owner), f"{ENDPOINT}#{endpoint_id}")
@@ -97,16 +105,49 @@ class DynamoWebhookStore:
                 return endpoints
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def replace_endpoint(self, endpoint: Endpoint, expected_version: int) -> bool:
+    def replace_endpoint(
+        self, endpoint: Endpoint, expected_version: int, claim: IdempotencyClaim | None = None
+    ) -> bool:
+        """False if the endpoint is not at `expected_version` any more; with a claim, one
+        transaction that raises KeyTaken if the key was spent before."""
+        put = {
+            "TableName": self._table,
+            "Item": _item(_endpoint_item(endpoint)),
+            "ConditionExpression": "version = :expected",
+            "ExpressionAttributeValues": _item({":expected": expected_version}),
+        }
+        if claim is not None:
+            return self._with_claim({"Put": put}, claim)
         try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=_item(_endpoint_item(endpoint)),
-                ConditionExpression="version = :expected",
-                ExpressionAttributeValues=_item({":expected": expected_version}),
-            )
+            self._client.put_item(**put)
         except ClientError as exc:
             if _condition_failed(exc):
+                return False
+            raise
+        return True
+
+    # -- idempotency keys -------------------------------------------------------------------
+
+    def idempotency_claim(self, client_id: str, key: str) -> IdempotencyClaim | None:
+        return get_claim(self._client, self._table, client_id, key)
+
+    def put_claim(self, claim: IdempotencyClaim) -> None:
+        """Spend a key on its own (raises KeyTaken if it was spent before)."""
+        try:
+            self._client.put_item(**claim_put(self._table, claim)["Put"])
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            raise KeyTaken(claim_from(exc.response["Item"])) from None
+
+    def _with_claim(self, write: dict[str, Any], claim: IdempotencyClaim) -> bool:
+        """`write` and the claim in one transaction; False if the write's own condition
+        failed, KeyTaken if the key was spent before."""
+        try:
+            self._client.transact_write_items(TransactItems=[write, claim_put(self._table, claim)])
+        except self._client.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if len(reasons) == 2 and "Item" in reasons[1]:
+                raise KeyTaken(claim_from(reasons[1]["Item"])) from None
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                 return False
             raise
         return True

@@ -218,29 +218,13 @@ HAMMER_S = 3.0
 
 
 def hammer(limiters: list[RateLimiter], limits: Limits, subject: str) -> tuple[int, int, float]:
-    """Every limiter (one per 'container', each on its own thread) charges one client for
-    HAMMER_S seconds of wall-clock time."""
-    admitted = refused = 0
-    lock = threading.Lock()
-    ready = threading.Barrier(len(limiters) + 1)
+    """Every limiter charges one client, each from its own thread, for HAMMER_S seconds of
+    wall-clock time."""
+    from tests.e2e.test_rate_limits import from_threads
 
-    def worker(limiter: RateLimiter) -> None:
-        nonlocal admitted, refused
-        ready.wait()
-        while time.time() < deadline:
-            decision = limiter.check([limiter.charge("hammer", subject, limits)])
-            with lock:
-                admitted += decision.admitted
-                refused += not decision.admitted
-
-    threads = [threading.Thread(target=worker, args=(limiter,)) for limiter in limiters]
-    for thread in threads:
-        thread.start()
     start = time.time()
     deadline = start + HAMMER_S
-    ready.wait()
-    for thread in threads:
-        thread.join()
+    admitted, refused = from_threads(limiters, limits, subject, lambda _: time.time() >= deadline)
     return admitted, refused, time.time() - start
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -76,12 +77,11 @@ class FrozenClock:
         return self.now
 
 
-def drain(
-    limiters: list[RateLimiter], fresh: RateLimiter, limits: Limits, subject: str
+def from_threads(
+    limiters: list[RateLimiter], limits: Limits, subject: str, done: Callable[[int], bool]
 ) -> tuple[int, int]:
-    """Every limiter (one per 'container', each on its own thread) charges one client until
-    it has been refused three times in a row; then `fresh` (nothing cached) takes whatever
-    room is left, so a request given up under contention cannot hide capacity."""
+    """Every limiter (one per 'container', each on its own thread, released together)
+    charges one client until `done(refusals in a row)`. Returns (admitted, refused)."""
     admitted = refused = 0
     lock = threading.Lock()
     ready = threading.Barrier(len(limiters))
@@ -90,7 +90,7 @@ def drain(
         nonlocal admitted, refused
         ready.wait()
         in_a_row = 0
-        while in_a_row < 3:
+        while not done(in_a_row):
             decision = limiter.check([limiter.charge("hammer", subject, limits)])
             in_a_row = 0 if decision.admitted else in_a_row + 1
             with lock:
@@ -102,6 +102,16 @@ def drain(
         thread.start()
     for thread in threads:
         thread.join()
+    return admitted, refused
+
+
+def drain(
+    limiters: list[RateLimiter], fresh: RateLimiter, limits: Limits, subject: str
+) -> tuple[int, int]:
+    """The limiters charge until each has been refused three times in a row; then `fresh`
+    (nothing cached) takes whatever room is left, so a request given up under contention
+    cannot hide capacity."""
+    admitted, refused = from_threads(limiters, limits, subject, lambda in_a_row: in_a_row >= 3)
     while fresh.check([fresh.charge("hammer", subject, limits)]).admitted:
         admitted += 1
     return admitted, refused

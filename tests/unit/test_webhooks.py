@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from payplat.errors import InvalidRequest, NotFound
+from payplat.idempotency import IdempotencyClaim, KeyTaken, Outcome
 from payplat.ledger import Payment, Refund
 from payplat.principal import Principal
 from payplat.ssrf import Target
@@ -144,17 +145,25 @@ def test_three_days_of_retries_are_a_few_dozen_attempts() -> None:
 # -- an in-memory store ----------------------------------------------------------------------
 
 
+def _body(outcome: Outcome) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(outcome.body)
+    return body
+
+
 class MemoryStore:
     """The WebhookStore protocol over dicts, with the DynamoDB store's conditions."""
 
     def __init__(self) -> None:
+        self.claims: dict[tuple[str, str], IdempotencyClaim] = {}
         self.endpoints: dict[tuple[str, str], Endpoint] = {}
         self.events: dict[str, Event] = {}
         self.pending: dict[tuple[str, str], int] = {}
         self.deliveries: dict[str, dict[str, Any]] = {}
         self.attempts: list[Attempt] = []
 
-    def put_endpoint(self, endpoint: Endpoint) -> None:
+    def put_endpoint(self, endpoint: Endpoint, claim: IdempotencyClaim | None = None) -> None:
+        if claim is not None:
+            self.put_claim(claim)
         self.endpoints[(endpoint.owner, endpoint.id)] = endpoint
 
     def endpoint(self, owner: str, endpoint_id: str) -> Endpoint | None:
@@ -163,12 +172,24 @@ class MemoryStore:
     def endpoints_of(self, owner: str) -> list[Endpoint]:
         return [e for (o, _), e in sorted(self.endpoints.items()) if o == owner]
 
-    def replace_endpoint(self, endpoint: Endpoint, expected_version: int) -> bool:
+    def replace_endpoint(
+        self, endpoint: Endpoint, expected_version: int, claim: IdempotencyClaim | None = None
+    ) -> bool:
         current = self.endpoints.get((endpoint.owner, endpoint.id))
         if current is None or current.version != expected_version:
             return False
+        if claim is not None:
+            self.put_claim(claim)
         self.endpoints[(endpoint.owner, endpoint.id)] = endpoint
         return True
+
+    def idempotency_claim(self, client_id: str, key: str) -> IdempotencyClaim | None:
+        return self.claims.get((client_id, key))
+
+    def put_claim(self, claim: IdempotencyClaim) -> None:
+        taken = self.claims.setdefault((claim.client_id, claim.key), claim)
+        if taken is not claim:
+            raise KeyTaken(taken)
 
     def delete_endpoint(self, owner: str, endpoint_id: str) -> bool:
         return self.endpoints.pop((owner, endpoint_id), None) is not None
@@ -580,7 +601,7 @@ def create(**body: Any) -> CreateWebhookEndpoint:
 
 def test_an_endpoint_is_created_with_its_secret_shown_once() -> None:
     store = MemoryStore()
-    created = api(store).create_endpoint(OWNER, create(description="orders"))
+    created = _body(api(store).create_endpoint(OWNER, create(description="orders")))
     assert created["secret"].startswith("whsec_")
     assert created["object"] == "webhook_endpoint"
     assert created["status"] == "enabled"
@@ -591,8 +612,8 @@ def test_an_endpoint_is_created_with_its_secret_shown_once() -> None:
 
 def test_endpoint_changes_are_audited_without_the_secret(audit_lines: Any) -> None:
     store = MemoryStore()
-    created = api(store).create_endpoint(OWNER, create())
-    rolled = api(store).roll_secret(OWNER, created["id"], RollWebhookSecret(expires_in=60))
+    created = _body(api(store).create_endpoint(OWNER, create()))
+    rolled = _body(api(store).roll_secret(OWNER, created["id"], RollWebhookSecret(expires_in=60)))
     api(store).delete_endpoint(OWNER, created["id"])
     kinds = [e["type"] for e in audit_lines.events]
     assert kinds == [
@@ -637,10 +658,10 @@ def test_an_owner_has_at_most_sixteen_endpoints() -> None:
 def test_rolling_keeps_the_old_secret_signing_until_it_expires() -> None:
     # Given an endpoint
     store = MemoryStore()
-    created = api(store).create_endpoint(OWNER, create())
+    created = _body(api(store).create_endpoint(OWNER, create()))
 
     # When its secret is rolled with an hour's overlap
-    rolled = api(store).roll_secret(OWNER, created["id"], RollWebhookSecret(expires_in=3600))
+    rolled = _body(api(store).roll_secret(OWNER, created["id"], RollWebhookSecret(expires_in=3600)))
 
     # Then the new one signs first, the old one too until the hour is up
     endpoint_ = store.endpoint(OWNER.owner, created["id"])
@@ -651,8 +672,8 @@ def test_rolling_keeps_the_old_secret_signing_until_it_expires() -> None:
 
 def test_rolling_with_no_overlap_retires_the_old_secret_at_once() -> None:
     store = MemoryStore()
-    created = api(store).create_endpoint(OWNER, create())
-    rolled = api(store).roll_secret(OWNER, created["id"], RollWebhookSecret(expires_in=0))
+    created = _body(api(store).create_endpoint(OWNER, create()))
+    rolled = _body(api(store).roll_secret(OWNER, created["id"], RollWebhookSecret(expires_in=0)))
     endpoint_ = store.endpoint(OWNER.owner, created["id"])
     assert endpoint_ is not None
     assert endpoint_.live_secrets(NOW) == [rolled["secret"]]
@@ -660,7 +681,7 @@ def test_rolling_with_no_overlap_retires_the_old_secret_at_once() -> None:
 
 def test_rolling_again_and_again_keeps_at_most_three_secrets_signing() -> None:
     store = MemoryStore()
-    created = api(store).create_endpoint(OWNER, create())
+    created = _body(api(store).create_endpoint(OWNER, create()))
     for _ in range(5):
         api(store).roll_secret(OWNER, created["id"], RollWebhookSecret())
     endpoint_ = store.endpoint(OWNER.owner, created["id"])
@@ -676,7 +697,7 @@ def test_the_roll_overlap_is_at_most_a_week() -> None:
 
 def test_someone_elses_endpoint_or_event_is_not_found() -> None:
     store = MemoryStore()
-    created = api(store).create_endpoint(OWNER, create())
+    created = _body(api(store).create_endpoint(OWNER, create()))
     stranger = dataclasses.replace(OWNER, owner="usr_stranger")
     for call in (
         lambda: api(store).get_endpoint(stranger, created["id"]),

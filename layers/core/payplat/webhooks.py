@@ -8,9 +8,9 @@ movements, and signed deliveries retried until they land (or for three days).
 - **Events** are made by λ webhook_dispatcher from audit events (`AUDIT_TO_EVENTS`); each
   belongs to the owners of its payment (payer and payee) and carries the object as the API
   showed it at that movement: the payment's state as the audit event recorded it, the rest
-  read from the ledger. Its id is derived from the audit
-  event's id, and it is written with a conditional put: a retried audit record makes no
-  second event and no second delivery.
+  read from the ledger. Its id is derived from the audit event's id, and it is written
+  with a conditional put: a retried audit record makes no second event and no second
+  delivery.
 - **Deliveries**: one per (event, subscribed endpoint), queued on SQS. An attempt is a
   signed POST (`Payplat-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "t.body")>`, one v1
   per live secret); 2xx is delivered, anything else is retried with full-jitter exponential
@@ -302,7 +302,7 @@ class DeliveryMessage:
     not_before: int
 
     def to_json(self) -> str:
-        return json.dumps(
+        return _compact(
             {
                 "delivery": self.delivery,
                 "event": self.event,
@@ -310,8 +310,7 @@ class DeliveryMessage:
                 "owner": self.owner,
                 "attempt": self.attempt,
                 "not_before": self.not_before,
-            },
-            separators=(",", ":"),
+            }
         )
 
     @classmethod
@@ -856,7 +855,7 @@ class Dispatcher:
                 type=event_type,
                 created=created_ms // 1000,
                 owners=owners,
-                body=json.dumps(body, separators=(",", ":")),
+                body=_compact(body),
                 audit_event=audit_id,
             )
             if not self.store.put_event(event, created_ms // 1000 + EVENT_RETENTION_S):
@@ -953,14 +952,13 @@ class Dispatcher:
             self.store.reschedule(delivery, message.attempt, next_retry_at, result.result)
         else:
             self.queue.park(
-                json.dumps(
+                _compact(
                     {
                         "reason": "retries_exhausted",
                         **json.loads(message.to_json()),
                         "first_attempt_at": first,
                         "last_result": result.result,
-                    },
-                    separators=(",", ":"),
+                    }
                 )
             )
             self.store.finish(delivery, message.attempt, FAILED, result.result, now)

@@ -35,7 +35,7 @@ from payplat.dal.clients_table import DynamoClientStore
 from payplat.dal.ledger_table import DynamoLedgerStore
 from payplat.dal.webhook_queue import SqsDeliveryQueue
 from payplat.dal.webhooks_table import DynamoWebhookStore
-from payplat.idempotency import Idempotency
+from payplat.idempotency import Idempotency, KeyTaken
 from payplat.ledger import Account, Ledger, Payment
 from payplat.ledger_audit import events_from
 from payplat.principal import Principal
@@ -706,6 +706,20 @@ def test_an_idempotency_key_makes_one_redelivery(
     assert first[0] == second[0] == 200
     assert (second[2], second[1]["Idempotent-Replayed"]) == (first[2], "true")
     assert len(receive(sqs, api_queue_url(aws))) == 1
+
+
+def test_a_key_spent_by_a_racing_twin_is_found_with_its_answer(store: DynamoWebhookStore) -> None:
+    # Given a key one request has just spent
+    first = Idempotency("ppc_twin", "k-1", "h1").claim(200, '{"id":"evt_1"}', 1_800_000_000)
+    store.put_claim(first)
+
+    # When its twin tries to spend it too, then the first claim is what it gets back
+    with pytest.raises(KeyTaken) as taken:
+        store.put_claim(Idempotency("ppc_twin", "k-1", "h1").claim(200, "{}", 1_800_000_001))
+    assert (taken.value.record.request_hash, taken.value.record.body) == ("h1", '{"id":"evt_1"}')
+    found = store.idempotency_claim("ppc_twin", "k-1")
+    assert found is not None and found.body == '{"id":"evt_1"}'
+    assert store.idempotency_claim("ppc_twin", "k-2") is None
 
 
 def api_queue_url(aws: dict[str, str]) -> str:

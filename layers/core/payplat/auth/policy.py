@@ -25,10 +25,6 @@ def api_prefix(method_arn: str) -> str:
     return "/".join(parts[:2])
 
 
-def allowed_resources(method_arn: str, scopes: frozenset[str]) -> list[str]:
-    return list(_allowed(api_prefix(method_arn), scopes))
-
-
 @functools.lru_cache(maxsize=256)
 def _allowed(prefix: str, scopes: frozenset[str]) -> tuple[str, ...]:
     # The same for every token with these scopes: worked out once per container.

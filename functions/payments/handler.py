@@ -28,7 +28,14 @@ from payplat.http import (
     make_resolver,
     origin,
 )
-from payplat.idempotency import MAX_IDEMPOTENCY_KEY, Idempotency, Outcome, request_hash
+from payplat.idempotency import (
+    MAX_IDEMPOTENCY_KEY,
+    Idempotency,
+    Outcome,
+    namespace_of,
+    request_hash,
+    valid_key,
+)
 from payplat.ledger import Ledger
 from payplat.metrics import IDEMPOTENT_REPLAYS
 from payplat.observability import logger, metric, tracer
@@ -105,14 +112,14 @@ def optional_idempotency(target: str, body: dict[str, Any]) -> Idempotency | Non
     key = app.current_event.headers.get("idempotency-key")
     if not key:
         return None
-    if len(key) > MAX_IDEMPOTENCY_KEY:
+    if not valid_key(key):
         raise InvalidRequest(
-            f"The Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters.",
+            f"The Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters.",
             param="Idempotency-Key",
         )
     route = current_route(app)
     name = route.name if route else ""
-    return Idempotency(principal().client_id, key, request_hash(name, target, body))
+    return Idempotency(namespace_of(principal()), key, request_hash(name, target, body))
 
 
 def body_of(model: type[M]) -> tuple[M, dict[str, Any]]:

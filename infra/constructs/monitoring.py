@@ -57,6 +57,7 @@ from payplat.metrics import (
     AUDIT_EVENTS_SEALED,
     AUTHORIZATION_EXPIRY_FAILURES,
     AUTHORIZATIONS_EXPIRED,
+    CREDENTIAL_THROTTLED,
     IDEMPOTENT_REPLAYS,
     LATENCY,
     LIMITER_UNAVAILABLE,
@@ -774,10 +775,12 @@ class Monitoring(Construct):
                 ],
                 [
                     _graph(
-                        "Auth failures: access denied by reason, sign-ins failed, reuse",
+                        "Auth failures: access denied by reason, sign-ins failed, lockouts by "
+                        "bucket, reuse",
                         [
                             _searched(ACCESS_DENIED, "Sum", _dim("reason")),
                             _metric(LOGIN_FAILED, "sign-ins failed"),
+                            _searched(CREDENTIAL_THROTTLED, "Sum", f"throttled {_dim('limit')}"),
                             _searched(TOKEN_REUSE_DETECTED, "Sum", f"reused {_dim('kind')}"),
                         ],
                         width=_THIRD,

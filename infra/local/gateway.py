@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import importlib
+import re
 import threading
 import time
 import uuid
@@ -288,6 +289,20 @@ def _http_response(result: Any, request_id: str) -> HttpResponse:
     return HttpResponse(result["statusCode"], headers, body)
 
 
+_DIGITS = re.compile(r"[0-9]{1,12}")
+
+
+def _content_length(values: list[str]) -> int | None:
+    """The body's length from its Content-Length headers (0 without one); None if they are
+    not one string of digits (RFC 9112 §6.3: repeated values must agree)."""
+    if not values:
+        return 0
+    length = values[0].strip()
+    if len(set(values)) != 1 or not _DIGITS.fullmatch(length):
+        return None
+    return int(length)
+
+
 def serve(gateway: LocalGateway, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -295,7 +310,14 @@ def serve(gateway: LocalGateway, host: str, port: int) -> ThreadingHTTPServer:
         disable_nagle_algorithm = True  # headers and body go out as two writes
 
         def _dispatch(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
+            length = _content_length(self.headers.get_all("Content-Length") or [])
+            if length is None or self.headers.get("Transfer-Encoding"):
+                # Framing we cannot trust (a negative, non-numeric or conflicting length; a
+                # chunked body, which API Gateway's REST proxy does not take either): answer
+                # at once and close, rather than read a body that may never end.
+                self.close_connection = True
+                self.send_error(400, "Bad Request", "Malformed Content-Length")
+                return
             if length > MAX_BODY_BYTES:
                 self.send_error(413)
                 return

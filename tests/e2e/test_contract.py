@@ -39,7 +39,12 @@ from payplat import openapi
 from payplat.dal.ledger_table import DynamoLedgerStore
 from payplat.dal.rate_limit_table import DynamoBucketStore
 from payplat.ledger import Account
-from payplat.ratelimit.plans import TOKEN_ENDPOINT_PER_CLIENT, TOKEN_ENDPOINT_PER_IP, Limits
+from payplat.ratelimit.plans import (
+    TOKEN_ENDPOINT_PER_CLIENT,
+    TOKEN_ENDPOINT_PER_CLIENT_AND_IP,
+    TOKEN_ENDPOINT_PER_IP,
+    Limits,
+)
 from payplat.routes import ROUTES, ROUTES_BY_NAME, SCOPES, Route
 from tests.conftest import Platform
 from tests.e2e.oauth_support import (
@@ -113,12 +118,19 @@ def _open_account(platform: Platform, owner: str, account_id: str, balance: int)
     )
 
 
-def _token_endpoint_limits(platform: Platform, per_ip: Limits, per_client: Limits) -> None:
+TOKEN_ENDPOINT_LIMITS = (
+    TOKEN_ENDPOINT_PER_IP,
+    TOKEN_ENDPOINT_PER_CLIENT_AND_IP,
+    TOKEN_ENDPOINT_PER_CLIENT,
+)
+
+
+def _token_endpoint_limits(platform: Platform, *plans: Limits) -> None:
     local = json.loads((platform.state_dir / "local.json").read_text())
     dynamodb = boto3.client("dynamodb", endpoint_url=platform.aws_endpoint_url, **LOCAL_CREDENTIALS)
     buckets = DynamoBucketStore(local["tables"]["PAYPLAT_RATE_LIMITS_TABLE"], client=dynamodb)
-    buckets.put_plan(per_ip)
-    buckets.put_plan(per_client)
+    for plan in plans:
+        buckets.put_plan(plan)
 
 
 @pytest.fixture(scope="module")
@@ -127,14 +139,13 @@ def fuzz(platform: Platform) -> Iterator[Fixtures]:
     # while the fuzzer calls it, and as shipped again afterwards (plans are re-read in 1 s).
     _token_endpoint_limits(
         platform,
-        Limits(TOKEN_ENDPOINT_PER_IP.name, rate_per_s=1000, burst=10_000),
-        Limits(TOKEN_ENDPOINT_PER_CLIENT.name, rate_per_s=1000, burst=10_000),
+        *(Limits(plan.name, rate_per_s=1000, burst=10_000) for plan in TOKEN_ENDPOINT_LIMITS),
     )
     time.sleep(1.1)
     try:
         yield _fixtures(platform)
     finally:
-        _token_endpoint_limits(platform, TOKEN_ENDPOINT_PER_IP, TOKEN_ENDPOINT_PER_CLIENT)
+        _token_endpoint_limits(platform, *TOKEN_ENDPOINT_LIMITS)
         time.sleep(1.1)
 
 

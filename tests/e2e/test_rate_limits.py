@@ -313,7 +313,7 @@ def test_a_disabled_client_loses_its_tokens_and_gets_no_new_ones(
 
 
 def test_the_token_endpoint_throttles_guessing_one_clients_secret(platform: Platform) -> None:
-    payplat_cli(platform, "plans", "set", "token-client", "--rate", "0.5", "--burst", "3")
+    payplat_cli(platform, "plans", "set", "token-client-ip", "--rate", "0.5", "--burst", "3")
     time.sleep(CONFIG_CACHE_TTL_S + 0.2)
     try:
         statuses = []
@@ -329,7 +329,7 @@ def test_the_token_endpoint_throttles_guessing_one_clients_secret(platform: Plat
         assert int(response.headers["Retry-After"]) >= 1
         assert response.json()["error"] == "rate_limited"  # RFC 6749 shape on /oauth/*
     finally:
-        payplat_cli(platform, "plans", "set", "token-client", "--rate", "5", "--burst", "50")
+        payplat_cli(platform, "plans", "set", "token-client-ip", "--rate", "5", "--burst", "50")
         time.sleep(CONFIG_CACHE_TTL_S + 0.2)
 
 

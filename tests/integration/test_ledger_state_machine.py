@@ -557,7 +557,7 @@ class LedgerMachine(RuleBasedStateMachine):
             {"pk": {"S": r["pk"]}, "sk": {"S": r["sk"]}}
             for r in (records if records is not None else self._mine(self.store.scan_records()))
         ]
-        keys += [claim_key(s.idempotency.client_id, s.idempotency.key) for s in self.sent]
+        keys += [claim_key(s.idempotency.namespace, s.idempotency.key) for s in self.sent]
         for start in range(0, len(keys), 25):
             chunk = keys[start : start + 25]
             self.dynamodb.batch_write_item(

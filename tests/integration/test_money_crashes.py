@@ -384,10 +384,10 @@ def test_a_crash_leaves_nothing_or_everything_and_the_retry_completes_once(
     crashed = world.snapshot()
     if COMMITTED[fault]:
         assert_moved_once(world, before, crashed, op, payment_id)
-        assert world.store.claim(key.client_id, key.key) is not None
+        assert world.store.claim(key.namespace, key.key) is not None
     else:
         assert crashed == before
-        assert world.store.claim(key.client_id, key.key) is None
+        assert world.store.claim(key.namespace, key.key) is None
 
     # When the partner retries with the same key and body (on another container)
     retry = op.call(world.healthy, world, payment_id, key)

@@ -183,11 +183,11 @@ class MemoryStore:
         self.endpoints[(endpoint.owner, endpoint.id)] = endpoint
         return True
 
-    def idempotency_claim(self, client_id: str, key: str) -> IdempotencyClaim | None:
-        return self.claims.get((client_id, key))
+    def idempotency_claim(self, namespace: str, key: str) -> IdempotencyClaim | None:
+        return self.claims.get((namespace, key))
 
     def put_claim(self, claim: IdempotencyClaim) -> None:
-        taken = self.claims.setdefault((claim.client_id, claim.key), claim)
+        taken = self.claims.setdefault((claim.namespace, claim.key), claim)
         if taken is not claim:
             raise KeyTaken(taken)
 

@@ -1,7 +1,8 @@
 """The request-path gate shared by every rate-limited route: who is calling (the client's
 live registration), may the route be called with this token's scopes, and may it be called
-now (rate, quotas, revocation — one conditional write). Also the token endpoint's gate,
-per source IP and per client id, before any credential is checked."""
+now (rate, quotas, revocation — one conditional write). Also the gates of the token
+endpoint and of sign-ins, per source address, per credential and address, and per
+credential, before any credential is checked."""
 
 from __future__ import annotations
 
@@ -11,15 +12,18 @@ from dataclasses import replace
 from typing import Any
 
 from payplat import audit
+from payplat.emf import metric
 from payplat.errors import AuthenticationFailed, InvalidClient, PermissionDenied
-from payplat.metrics import ACCESS_DENIED
+from payplat.metrics import ACCESS_DENIED, CREDENTIAL_THROTTLED
 from payplat.principal import CachedClients, Principal, principal_from
-from payplat.ratelimit.enforce import WhenRevoked, enforce
-from payplat.ratelimit.limiter import RateLimiter
+from payplat.ratelimit.enforce import TOKEN_REVOKED, RateLimited, WhenRevoked, enforce
+from payplat.ratelimit.limiter import Charge, RateLimiter
 from payplat.ratelimit.plans import (
     LOGIN_PER_IP,
     LOGIN_PER_USERNAME,
+    LOGIN_PER_USERNAME_AND_IP,
     TOKEN_ENDPOINT_PER_CLIENT,
+    TOKEN_ENDPOINT_PER_CLIENT_AND_IP,
     TOKEN_ENDPOINT_PER_IP,
     CachedPlans,
 )
@@ -75,23 +79,26 @@ class Gate:
         return principal, headers
 
     def admit_token_request(self, client_id: str, origin: audit.Origin) -> dict[str, str]:
-        """Throttle the token endpoint per source IP (credential stuffing) and per client id
-        (guessing one client's secret), in one write; fails closed. The per-client bucket
-        also carries a disabled client's revocation, so it is refused from the moment it is
-        disabled, whatever client record a container still caches."""
+        """Throttle the token endpoint per source address (credential stuffing), per client
+        id and address (guessing one client's secret) and per client id (a ceiling no one
+        address can reach), in one write; fails closed. A stranger guessing a partner's
+        secret spends only its own address's buckets: the partner's right secret from its
+        own servers still passes. The per-client bucket also carries a disabled client's
+        revocation, so it is refused from the moment it is disabled, whatever client record
+        a container still caches."""
         ip = origin.source_ip or "unknown"
-        per_ip = self.plans.get(TOKEN_ENDPOINT_PER_IP.name)
-        per_client = self.plans.get(TOKEN_ENDPOINT_PER_CLIENT.name)
         claimed = client_id[:128] or "-"
+        per_ip = self.plans.get(TOKEN_ENDPOINT_PER_IP.name)
+        per_client_ip = self.plans.get(TOKEN_ENDPOINT_PER_CLIENT_AND_IP.name)
+        per_client = self.plans.get(TOKEN_ENDPOINT_PER_CLIENT.name)
         charges = [
             self.limiter.charge(per_ip.name, ip, per_ip),
+            self.limiter.charge(per_client_ip.name, f"{claimed}@{ip}", per_client_ip),
             # As if for the token this request would be issued now.
             self.limiter.charge(per_client.name, claimed, per_client, issued_at=int(time.time())),
         ]
-        return enforce(
-            self.limiter,
+        return self._throttle(
             charges,
-            fail_open=False,
             actor=audit.Actor(client_id=client_id[:128] or None),
             origin=origin,
             resource="token",
@@ -99,21 +106,50 @@ class Gate:
         )
 
     def admit_login(self, username: str, origin: audit.Origin) -> None:
-        """Throttle account-holder sign-ins per username (guessing one password) and per
-        source IP (spraying many usernames), in one write; fails closed."""
+        """Throttle account-holder sign-ins per username and source address (guessing one
+        password from one place), per username (a ceiling no one address can hold down) and
+        per address (spraying many usernames), in one write; fails closed."""
+        ip = origin.source_ip or "unknown"
+        user = username[:64] or "-"
+        per_user_ip = self.plans.get(LOGIN_PER_USERNAME_AND_IP.name)
         per_user = self.plans.get(LOGIN_PER_USERNAME.name)
         per_ip = self.plans.get(LOGIN_PER_IP.name)
-        enforce(
-            self.limiter,
+        self._throttle(
             [
-                self.limiter.charge(per_user.name, username[:64] or "-", per_user),
-                self.limiter.charge(per_ip.name, origin.source_ip or "unknown", per_ip),
+                self.limiter.charge(per_user_ip.name, f"{user}@{ip}", per_user_ip),
+                self.limiter.charge(per_user.name, user, per_user),
+                self.limiter.charge(per_ip.name, ip, per_ip),
             ],
-            fail_open=False,
             actor=audit.Actor(),
             origin=origin,
             resource="login",
         )
+
+    def _throttle(
+        self,
+        charges: list[Charge],
+        *,
+        actor: audit.Actor,
+        origin: audit.Origin,
+        resource: str,
+        when_revoked: WhenRevoked = TOKEN_REVOKED,
+    ) -> dict[str, str]:
+        """A credential gate's write; a refusal (audited as `rate_limited` with the bucket
+        that refused) is also counted by bucket, so a lockout campaign shows on the
+        dashboard."""
+        try:
+            return enforce(
+                self.limiter,
+                charges,
+                fail_open=False,
+                actor=actor,
+                origin=origin,
+                resource=resource,
+                when_revoked=when_revoked,
+            )
+        except RateLimited as refused:
+            metric(CREDENTIAL_THROTTLED, limit=refused.plan)
+            raise
 
 
 def _denied(

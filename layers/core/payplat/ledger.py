@@ -299,7 +299,7 @@ class LedgerStore(Protocol):
 
     def payment(self, payment_id: str) -> Payment | None: ...
 
-    def claim(self, client_id: str, key: str) -> IdempotencyClaim | None: ...
+    def claim(self, namespace: str, key: str) -> IdempotencyClaim | None: ...
 
     def commit(self, movement: Movement, entries: Sequence[Entry]) -> None:
         """One transaction; raises KeyTaken, MovementRefused or TransactionConflict."""
@@ -601,7 +601,7 @@ class Ledger:
         return Outcome(status, text)
 
     def _replay(self, idempotency: Idempotency) -> Outcome | None:
-        record = self._store.claim(idempotency.client_id, idempotency.key)
+        record = self._store.claim(idempotency.namespace, idempotency.key)
         return None if record is None else replayed(record, idempotency)
 
     @staticmethod

@@ -40,6 +40,13 @@ TOKEN_REUSE_DETECTED = MetricSpec(
     "TokenReuseDetected", "Count", ("kind",), "Spent codes or refresh tokens presented again"
 )
 LOGIN_FAILED = MetricSpec("LoginFailed", "Count", (), "Failed account-holder sign-ins")
+CREDENTIAL_THROTTLED = MetricSpec(
+    "CredentialThrottled",
+    "Count",
+    ("limit",),
+    "Sign-ins and token requests refused, by bucket: login-user-ip, login-user, login-ip, "
+    "token-client-ip, token-client, token-ip",
+)
 MONEY_MOVEMENTS = MetricSpec(
     "MoneyMovements",
     "Count",
@@ -85,6 +92,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     TOKENS_REVOKED,
     TOKEN_REUSE_DETECTED,
     LOGIN_FAILED,
+    CREDENTIAL_THROTTLED,
     MONEY_MOVEMENTS,
     MONEY_MOVED,
     IDEMPOTENT_REPLAYS,

@@ -136,13 +136,14 @@ def _authorization_code(
     if not pkce_matches(verifier, code.code_challenge):
         raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge.")
 
-    issued = server.access_token(client, subject=code.user_id, scope=code.scope)
-    refresh_value, refresh = _new_refresh(server, client, code.family_id, code.user_id, code.scope)
+    scope = still_held(code.scope, client)
+    issued = server.access_token(client, subject=code.user_id, scope=scope)
+    refresh_value, refresh = _new_refresh(server, client, code.family_id, code.user_id, scope)
     family = Family(
         family_id=code.family_id,
         client_id=client.client_id,
         user_id=code.user_id,
-        scope=code.scope,
+        scope=scope,
         grant_type=GRANT_AUTHORIZATION_CODE,
         expires_at=refresh.expires_at if refresh else now + server.settings.access_token_ttl_s,
         jtis=frozenset({issued.jti}),
@@ -169,13 +170,15 @@ def _refresh_token(
         raise OAuthError("invalid_grant", "The refresh token was already used.")
     if old.status != ACTIVE or now >= old.expires_at:
         raise OAuthError("invalid_grant", "The refresh token is no longer valid.")
-    scopes = granted_scopes(form.get("scope"), frozenset(old.scope.split()))
-    scope = " ".join(sorted(scopes))
+    # The grant is bounded by what the client holds now: a scope its registration lost
+    # (RFC 7592 update) is gone from the grant for good, even if it is given back later.
+    held = still_held(old.scope, client)
+    scope = " ".join(sorted(granted_scopes(form.get("scope"), frozenset(held.split()))))
 
     issued = server.access_token(client, subject=old.user_id, scope=scope)
-    # The new refresh token keeps the family's full scope: narrowing applies to this access
-    # token only (RFC 6749 §6).
-    value, new = _new_refresh(server, client, old.family_id, old.user_id, old.scope)
+    # The new refresh token keeps the grant's full (held) scope: narrowing by `scope`
+    # applies to this access token only (RFC 6749 §6).
+    value, new = _new_refresh(server, client, old.family_id, old.user_id, held)
     assert new is not None  # noqa: S101 - the client holds the refresh_token grant
     outcome = server.grants.rotate_refresh(old, new, issued.jti, now)
     if outcome == "reused":
@@ -290,6 +293,15 @@ def _body(issued: IssuedToken, refresh_token: str | None = None) -> dict[str, An
 def user_scopes(client: Client) -> frozenset[str]:
     """What an account holder can delegate to this client."""
     return client.scopes - CLIENT_ONLY_SCOPES
+
+
+def still_held(scope: str, client: Client) -> str:
+    """A holder's grant as far as the client's current registration still allows it;
+    invalid_grant when nothing of it is left."""
+    held = frozenset(scope.split()) & user_scopes(client)
+    if not held:
+        raise OAuthError("invalid_grant", "The client no longer holds any scope of this grant.")
+    return " ".join(sorted(held))
 
 
 def granted_scopes(requested: str | None, allowed: frozenset[str]) -> frozenset[str]:

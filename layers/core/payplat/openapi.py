@@ -1546,7 +1546,12 @@ def _parameters() -> dict[str, Any]:
             "required": True,
             "description": "Your unique key for this request (24 h): the same key with the "
             "same body answers what the first request got, with Idempotent-Replayed: true.",
-            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_IDEMPOTENCY_KEY,
+                "pattern": "^[ -~]+$",
+            },
             "example": "order-42",
         },
     }

@@ -66,7 +66,9 @@ def principal_from(authorizer_context: Mapping[str, Any], clients: CachedClients
     return Principal(
         client_id=client_id,
         subject=subject,
-        scopes=frozenset(str(authorizer_context.get("scope") or "").split()),
+        # The token's scopes as far as the client's registration still holds them: a
+        # scope removed since the token was issued is refused from the next client read.
+        scopes=frozenset(str(authorizer_context.get("scope") or "").split()) & client.scopes,
         jti=str(authorizer_context.get("jti") or ""),
         # A client-credentials token's subject is the client: it acts for the client's
         # owner. Any other subject is the account holder who consented: it acts for them.

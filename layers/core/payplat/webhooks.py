@@ -378,7 +378,7 @@ class WebhookStore(Protocol):
         """False if the version moved on; with a claim, in one write with it."""
         ...
 
-    def idempotency_claim(self, client_id: str, key: str) -> IdempotencyClaim | None: ...
+    def idempotency_claim(self, namespace: str, key: str) -> IdempotencyClaim | None: ...
 
     def put_claim(self, claim: IdempotencyClaim) -> None:
         """Raises KeyTaken if the key was spent."""
@@ -673,7 +673,7 @@ class WebhookApi:
     def _replay(self, idempotency: Idempotency | None) -> Outcome | None:
         if idempotency is None:
             return None
-        record = self._store.idempotency_claim(idempotency.client_id, idempotency.key)
+        record = self._store.idempotency_claim(idempotency.namespace, idempotency.key)
         return None if record is None else replayed(record, idempotency)
 
     def _check_url(self, url: str) -> None:

@@ -1,5 +1,6 @@
 """Idempotency claims as DynamoDB items, in whichever table holds the change they answer for
-(the ledger, webhooks): `IDEMPOTENCY#<client>#<sha256 of the key>` / `IDEMPOTENCY`, expiring
+(the ledger, webhooks): `IDEMPOTENCY#<namespace>#<sha256 of the key>` (the namespace: the client, or
+the client and the account holder it acts for) / `IDEMPOTENCY`, expiring
 by the table's `ttl`. The key itself is not stored: it is the partner's, and only its digest
 is needed to find the claim."""
 
@@ -18,16 +19,16 @@ _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
 
 
-def claim_key(client_id: str, key: str) -> dict[str, Any]:
+def claim_key(namespace: str, key: str) -> dict[str, Any]:
     digest = hashlib.sha256(key.encode()).hexdigest()
-    return {"pk": {"S": f"IDEMPOTENCY#{client_id}#{digest}"}, "sk": {"S": SK}}
+    return {"pk": {"S": f"IDEMPOTENCY#{namespace}#{digest}"}, "sk": {"S": SK}}
 
 
 def claim_put(table: str, claim: IdempotencyClaim) -> dict[str, Any]:
     """A transaction's Put of the claim: it fails (returning the stored one) if the key was
     claimed before."""
     values = {
-        "client_id": claim.client_id,
+        "namespace": claim.namespace,
         "request_hash": claim.request_hash,
         "status": claim.status,
         "body": claim.body,
@@ -37,7 +38,7 @@ def claim_put(table: str, claim: IdempotencyClaim) -> dict[str, Any]:
         "Put": {
             "TableName": table,
             "Item": {
-                **claim_key(claim.client_id, claim.key),
+                **claim_key(claim.namespace, claim.key),
                 **{k: _serialize(v) for k, v in values.items()},
             },
             "ConditionExpression": "attribute_not_exists(pk)",
@@ -51,7 +52,9 @@ def claim_from(item: dict[str, Any]) -> IdempotencyClaim:
     return it)."""
     data = {k: _deserialize(v) for k, v in item.items()}
     return IdempotencyClaim(
-        client_id=data["client_id"],
+        # Claims stored before namespaces had the client's id (the same value for a client
+        # acting for itself); they expire within a day.
+        namespace=data.get("namespace", data.get("client_id", "")),
         key="",
         request_hash=data["request_hash"],
         status=int(data["status"]),
@@ -60,8 +63,8 @@ def claim_from(item: dict[str, Any]) -> IdempotencyClaim:
     )
 
 
-def get_claim(client: Any, table: str, client_id: str, key: str) -> IdempotencyClaim | None:
-    item = client.get_item(TableName=table, Key=claim_key(client_id, key), ConsistentRead=True).get(
+def get_claim(client: Any, table: str, namespace: str, key: str) -> IdempotencyClaim | None:
+    item = client.get_item(TableName=table, Key=claim_key(namespace, key), ConsistentRead=True).get(
         "Item"
     )
     return None if item is None else claim_from(item)

@@ -76,8 +76,8 @@ class DynamoLedgerStore:
         item = self._get(f"PAYMENT#{payment_id}", "PAYMENT")
         return None if item is None else Payment.from_record(item)
 
-    def claim(self, client_id: str, key: str) -> IdempotencyClaim | None:
-        return get_claim(self._client, self._table, client_id, key)
+    def claim(self, namespace: str, key: str) -> IdempotencyClaim | None:
+        return get_claim(self._client, self._table, namespace, key)
 
     def refunds(self, payment_id: str) -> list[Refund]:
         response = self._client.query(

@@ -128,8 +128,8 @@ class DynamoWebhookStore:
 
     # -- idempotency keys -------------------------------------------------------------------
 
-    def idempotency_claim(self, client_id: str, key: str) -> IdempotencyClaim | None:
-        return get_claim(self._client, self._table, client_id, key)
+    def idempotency_claim(self, namespace: str, key: str) -> IdempotencyClaim | None:
+        return get_claim(self._client, self._table, namespace, key)
 
     def put_claim(self, claim: IdempotencyClaim) -> None:
         """Spend a key on its own (raises KeyTaken if it was spent before)."""

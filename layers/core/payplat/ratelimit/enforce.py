@@ -31,12 +31,13 @@ class RateLimited(ApiError):
     status = 429
     type = "rate_limit_error"
 
-    def __init__(self, limit: str, headers: dict[str, str]) -> None:
+    def __init__(self, limit: str, headers: dict[str, str], plan: str = "") -> None:
         super().__init__(
             _MESSAGES[limit], code=f"{limit}_exceeded" if limit != "rate" else "rate_limited"
         )
         self.limit = limit
         self.headers = headers
+        self.plan = plan  # the bucket that refused: which of a request's limits it met
 
 
 class LimiterDown(ApiError):
@@ -144,7 +145,7 @@ def enforce(
         resource=resource,
         plan=decision.limits.name,
     )
-    raise RateLimited(refusal.limit, headers_for(decision))
+    raise RateLimited(refusal.limit, headers_for(decision), decision.limits.name)
 
 
 def _record(

@@ -51,23 +51,40 @@ class Limits:
         )
 
 
-# The token endpoint, per source IP (credential stuffing) and per client id (guessing one
-# client's secret). Generous enough for a partner's fleet starting at once; stored plans of
-# the same names override them like any plan.
+# The token endpoint and account-holder sign-ins (the authorize page, the password grant) are
+# throttled per source address, per (credential, source address) and per credential, all in
+# one write. The per-source buckets stop guessing; the per-credential ceiling stops a botnet,
+# and is high enough that one stranger, held by the per-source buckets, cannot spend it: a
+# lockout hits the guesser's own address, never the real holder or partner elsewhere. Stored
+# plans of the same names override these like any plan.
+#
+# Token endpoint: per address, generous enough for a partner's fleet behind one NAT; per
+# client and address (guessing one client's secret from one place); per client, ten times
+# what one address may send, so one address can never hold it down. The per-client bucket
+# also carries a disabled client's revocation.
 TOKEN_ENDPOINT_PER_IP = Limits("token-ip", rate_per_s=10, burst=50)
-TOKEN_ENDPOINT_PER_CLIENT = Limits("token-client", rate_per_s=5, burst=50)
-# Account-holder sign-ins (the authorize page and the password grant), charged per attempt:
-# five tries at once per username, then one a minute (online guessing needs millions); per
-# source IP enough for an office behind one NAT, not for spraying many usernames.
-LOGIN_PER_USERNAME = Limits("login-user", rate_per_s=1 / 60, burst=5)
+TOKEN_ENDPOINT_PER_CLIENT_AND_IP = Limits("token-client-ip", rate_per_s=5, burst=50)
+TOKEN_ENDPOINT_PER_CLIENT = Limits("token-client", rate_per_s=100, burst=500)
+# Sign-ins, charged per attempt: five tries at once per username and address, then one a
+# minute (online guessing needs millions); per username, 100 at once and 6 a minute, so
+# holding one holder down takes more than six addresses each guessing at its limit; per
+# address enough for an office behind one NAT, not for spraying many usernames.
+LOGIN_PER_USERNAME_AND_IP = Limits("login-user-ip", rate_per_s=1 / 60, burst=5)
+LOGIN_PER_USERNAME = Limits("login-user", rate_per_s=1 / 10, burst=100)
 LOGIN_PER_IP = Limits("login-ip", rate_per_s=0.5, burst=30)
+
+CREDENTIAL_LIMITS = (
+    TOKEN_ENDPOINT_PER_IP,
+    TOKEN_ENDPOINT_PER_CLIENT_AND_IP,
+    TOKEN_ENDPOINT_PER_CLIENT,
+    LOGIN_PER_USERNAME_AND_IP,
+    LOGIN_PER_USERNAME,
+    LOGIN_PER_IP,
+)
 
 
 # The platform's own limits, not tiers a partner can be put on.
-INTERNAL_PLANS = frozenset(
-    plan.name
-    for plan in (TOKEN_ENDPOINT_PER_IP, TOKEN_ENDPOINT_PER_CLIENT, LOGIN_PER_USERNAME, LOGIN_PER_IP)
-)
+INTERNAL_PLANS = frozenset(plan.name for plan in CREDENTIAL_LIMITS)
 
 DEFAULT_PLANS: dict[str, Limits] = {
     plan.name: plan
@@ -75,10 +92,7 @@ DEFAULT_PLANS: dict[str, Limits] = {
         Limits("sandbox", rate_per_s=5, burst=10, daily_quota=1_000, monthly_quota=20_000),
         Limits("standard", rate_per_s=25, burst=50, daily_quota=100_000, monthly_quota=2_000_000),
         Limits("premium", rate_per_s=1_000, burst=2_000),
-        TOKEN_ENDPOINT_PER_IP,
-        TOKEN_ENDPOINT_PER_CLIENT,
-        LOGIN_PER_USERNAME,
-        LOGIN_PER_IP,
+        *CREDENTIAL_LIMITS,
     )
 }
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from payplat import audit
+from payplat.audit import events as audit
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -53,7 +53,7 @@ AUDIT_SCHEMA = Draft202012Validator(audit.json_schema(), format_checker=FormatCh
 
 
 class AuditCapture:
-    """Collects the audit lines written through payplat.audit (an audit sink). Every line is
+    """Collects the audit lines written through payplat.audit.events (an audit sink). Every line is
     checked against the published schema as it arrives: a test that makes a record makes
     sure the record is valid."""
 
@@ -160,8 +160,8 @@ def _roomy_login_ip_limit(local: dict[str, Any]) -> None:
     meets, stays as shipped)."""
     import boto3
 
-    from payplat.dal.rate_limit_table import DynamoBucketStore
-    from payplat.ratelimit.plans import LOGIN_PER_IP, Limits
+    from payplat.gateway.dal.rate_limit_table import DynamoBucketStore
+    from payplat.gateway.plans import LOGIN_PER_IP, Limits
 
     client = boto3.client(
         "dynamodb",
@@ -180,7 +180,7 @@ def payplat_cli(platform: Platform, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PAYPLAT_", "AWS_"))}
     env["PAYPLAT_STATE_DIR"] = str(platform.state_dir)
     result = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "payplat.cli", *args],
+        [sys.executable, "-m", "payplat.ops.cli", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

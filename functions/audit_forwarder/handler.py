@@ -1,5 +1,5 @@
 """λ audit_forwarder: the ledger table's stream in, money-movement audit events out to the
-Kinesis stream `audit` (payplat.ledger_audit says which change is which event).
+Kinesis stream `audit` (payplat.payments.ledger_audit says which change is which event).
 
 Partial batch failures are reported per stream record, so Lambda retries from the first
 record whose events did not reach the stream (and, after its retries, the batch goes to the
@@ -13,13 +13,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payplat import audit
+from payplat.audit import events as audit
+from payplat.audit.dal.stream import AuditStream, Outgoing, plain_stream_record
+from payplat.audit.emf import count
+from payplat.audit.metrics import AUDIT_EVENTS_FORWARDED
 from payplat.config import ForwarderSettings, load
-from payplat.dal.audit_stream import AuditStream, Outgoing, plain_stream_record
-from payplat.emf import count
-from payplat.ledger_audit import events_from
-from payplat.metrics import AUDIT_EVENTS_FORWARDED
 from payplat.observability import logger, tracer
+from payplat.payments.ledger_audit import events_from
 
 settings = load(ForwarderSettings)
 stream = AuditStream(settings.audit_stream)

@@ -1,5 +1,5 @@
 """λ audit_sealer: the Kinesis stream `audit` in, one signed hash-chained seal per batch out
-to the Object Lock archive (payplat.audit_chain). Lambda delivers a shard's records in order,
+to the Object Lock archive (payplat.audit.chain). Lambda delivers a shard's records in order,
 one batch at a time (parallelization factor 1); a failed batch is retried whole, and the
 chain's head makes the retry seal only what is not sealed yet."""
 
@@ -11,11 +11,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payplat.audit_chain import StreamRecord, seal_batch
+from payplat.audit.chain import StreamRecord, seal_batch
+from payplat.audit.dal.archive import AuditArchive, KmsDigestSigner
+from payplat.audit.emf import count
+from payplat.audit.metrics import AUDIT_EVENTS_SEALED
 from payplat.config import SealerSettings, load
-from payplat.dal.audit_archive import AuditArchive, KmsDigestSigner
-from payplat.emf import count
-from payplat.metrics import AUDIT_EVENTS_SEALED
 from payplat.observability import logger, tracer
 
 settings = load(SealerSettings)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from payplat import audit
-from payplat.auth.authorizer import AuthorizationRequest, Unauthenticated, authorize
-from payplat.auth.keyset import RemoteKeySet
-from payplat.auth.verify import TokenVerifier
+from payplat.audit import events as audit
 from payplat.config import AuthorizerSettings, load
+from payplat.gateway.authorizer import AuthorizationRequest, Unauthenticated, authorize
+from payplat.gateway.keyset import RemoteKeySet
+from payplat.gateway.verify import TokenVerifier
 
 settings = load(AuthorizerSettings)
 verifier = TokenVerifier(

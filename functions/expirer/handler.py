@@ -1,5 +1,5 @@
 """λ expirer: on a schedule (EventBridge), release uncaptured authorizations whose capture
-deadline has passed, so the payer's held funds become available again (payplat.expiry)."""
+deadline has passed, so the payer's held funds become available again (payplat.payments.expiry)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from payplat.audit.metrics import AUTHORIZATION_EXPIRY_FAILURES, AUTHORIZATIONS_EXPIRED
 from payplat.config import ExpirerSettings, load
-from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.expiry import SweepFailed, measure_pending, sweep
-from payplat.ledger import Ledger
-from payplat.metrics import AUTHORIZATION_EXPIRY_FAILURES, AUTHORIZATIONS_EXPIRED
 from payplat.observability import logger, metric, tracer
+from payplat.payments.dal.ledger_table import DynamoLedgerStore
+from payplat.payments.expiry import SweepFailed, measure_pending, sweep
+from payplat.payments.ledger import Ledger
 
 # No new payment is started this close to the timeout: the run still logs and counts.
 STOP_BEFORE_TIMEOUT_MS = 10_000

@@ -13,20 +13,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payplat import authorize, oauth, pages, registration, token_services
-from payplat.authserver import AuthServer
-from payplat.client_auth import presented
-from payplat.clients import Client
+from payplat.clients.dal.clients_table import DynamoClientStore
+from payplat.clients.registry import Client
 from payplat.config import OAuthSettings, load
-from payplat.dal.clients_table import DynamoClientStore
-from payplat.dal.kms_signer import KmsKeys
-from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.dal.rate_limit_table import DynamoBucketStore
-from payplat.dal.tokens_table import DynamoTokenStore
-from payplat.dal.users_table import DynamoUserStore
-from payplat.dal.wiring import dynamo_gate
 from payplat.errors import OAuthError
-from payplat.grants import AUTHORIZATION_REQUEST_TTL_S
+from payplat.gateway.dal.rate_limit_table import DynamoBucketStore
+from payplat.gateway.dal.wiring import dynamo_gate
+from payplat.gateway.plans import DEFAULT_PLANS, INTERNAL_PLANS
+from payplat.gateway.revocation import Revoker
 from payplat.http import (
     CLIENT_ID,
     NO_STORE,
@@ -38,11 +32,18 @@ from payplat.http import (
     make_resolver,
     origin,
 )
+from payplat.oauth import authorize, pages, registration, token_services
+from payplat.oauth import token_endpoint as oauth
+from payplat.oauth.authserver import AuthServer
+from payplat.oauth.client_auth import presented
+from payplat.oauth.dal.kms_signer import KmsKeys
+from payplat.oauth.dal.tokens_table import DynamoTokenStore
+from payplat.oauth.dal.users_table import DynamoUserStore
+from payplat.oauth.grants import AUTHORIZATION_REQUEST_TTL_S
+from payplat.oauth.signing_keys import KeyRing
 from payplat.observability import logger, tracer
-from payplat.ratelimit.plans import DEFAULT_PLANS, INTERNAL_PLANS
-from payplat.revocation import Revoker
+from payplat.payments.dal.ledger_table import DynamoLedgerStore
 from payplat.routes import Function
-from payplat.signing_keys import KeyRing
 
 settings = load(OAuthSettings)
 gate = dynamo_gate(settings.clients_table, settings.rate_limits_table, settings.config_cache_ttl_s)

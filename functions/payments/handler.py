@@ -10,13 +10,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from payplat import openapi, payments
+from payplat.api import openapi
+from payplat.audit.metrics import IDEMPOTENT_REPLAYS
 from payplat.config import PaymentsSettings, load
-from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.dal.webhook_queue import SqsDeliveryQueue
-from payplat.dal.webhooks_table import DynamoWebhookStore
-from payplat.dal.wiring import dynamo_gate
 from payplat.errors import InvalidRequest
+from payplat.gateway.dal.wiring import dynamo_gate
 from payplat.http import (
     JSON,
     NO_STORE,
@@ -28,7 +26,11 @@ from payplat.http import (
     make_resolver,
     origin,
 )
-from payplat.idempotency import (
+from payplat.observability import logger, metric, tracer
+from payplat.pagination import PageRequest, page_request
+from payplat.payments import queries as payments
+from payplat.payments.dal.ledger_table import DynamoLedgerStore
+from payplat.payments.idempotency import (
     MAX_IDEMPOTENCY_KEY,
     Idempotency,
     Outcome,
@@ -36,19 +38,24 @@ from payplat.idempotency import (
     request_hash,
     valid_key,
 )
-from payplat.ledger import Ledger
-from payplat.metrics import IDEMPOTENT_REPLAYS
-from payplat.observability import logger, metric, tracer
-from payplat.pagination import PageRequest, page_request
+from payplat.payments.ledger import Ledger
+from payplat.payments.requests import (
+    CancelPayment,
+    CapturePayment,
+    CreatePayment,
+    CreateRefund,
+    parse,
+)
 from payplat.principal import Principal
-from payplat.requests import CancelPayment, CapturePayment, CreatePayment, CreateRefund, parse
 from payplat.routes import Function
-from payplat.webhooks import (
+from payplat.webhooks.api import (
     CreateWebhookEndpoint,
     RedeliverEvent,
     RollWebhookSecret,
     WebhookApi,
 )
+from payplat.webhooks.dal.webhook_queue import SqsDeliveryQueue
+from payplat.webhooks.dal.webhooks_table import DynamoWebhookStore
 
 settings = load(PaymentsSettings)
 gate = dynamo_gate(settings.clients_table, settings.rate_limits_table, settings.config_cache_ttl_s)

@@ -1,4 +1,4 @@
-"""λ webhook_dispatcher, on two event sources (payplat.webhooks):
+"""λ webhook_dispatcher, on two event sources (payplat.webhooks.api):
 
 - the Kinesis audit stream: money movements become webhook events, and a delivery per
   subscribed endpoint is queued. A record that fails is reported (`batchItemFailures`):
@@ -18,14 +18,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payplat.audit import unpack
+from payplat.audit.events import unpack
 from payplat.config import WebhookSettings, load
-from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.dal.webhook_http import HttpPoster
-from payplat.dal.webhook_queue import SqsDeliveryQueue
-from payplat.dal.webhooks_table import DynamoWebhookStore
 from payplat.observability import logger, tracer
-from payplat.webhooks import DELIVERY_TIMEOUT_S, DeliveryMessage, Dispatcher, RetryPolicy
+from payplat.payments.dal.ledger_table import DynamoLedgerStore
+from payplat.webhooks.api import DELIVERY_TIMEOUT_S, DeliveryMessage, Dispatcher, RetryPolicy
+from payplat.webhooks.dal.webhook_http import HttpPoster
+from payplat.webhooks.dal.webhook_queue import SqsDeliveryQueue
+from payplat.webhooks.dal.webhooks_table import DynamoWebhookStore
 
 # A message is not started this close to the timeout (one POST may take DELIVERY_TIMEOUT_S):
 # it goes back on the queue as it is, for the next invocation.

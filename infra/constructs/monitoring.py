@@ -1,7 +1,7 @@
 """What on-call and finance ops watch: alarms to an SNS topic, the finance-ops and
 platform-ops dashboards, and the Contributor Insights rules that rank partners.
 
-payplat's own metrics come from the catalogue (`payplat.metrics`) and nowhere else: a chart
+payplat's own metrics come from the catalogue (`payplat.audit.metrics`) and nowhere else: a chart
 names a spec, never a metric or dimension string, so it cannot show a metric the code does
 not write. Dimension values (`kind`, `route`) come from names.py and the route table.
 """
@@ -51,7 +51,7 @@ from infra.constructs.names import (
     WEBHOOK_LAG_S,
 )
 from infra.resources import AUDIT_SUBSCRIPTION_NAME
-from payplat.metrics import (
+from payplat.audit.metrics import (
     ACCESS_DENIED,
     AUDIT_EVENTS_FORWARDED,
     AUDIT_EVENTS_SEALED,
@@ -76,7 +76,7 @@ from payplat.metrics import (
 )
 from payplat.routes import ROUTES
 
-# Every payplat metric carries this dimension besides its own (payplat.emf).
+# Every payplat metric carries this dimension besides its own (payplat.audit.emf).
 SERVICE_DIMENSION = "service"
 # The expirer writes the pending-capture gauges once a sweep, every 15 minutes.
 GAUGE_PERIOD_S = 900

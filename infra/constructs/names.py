@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
 from infra.resources import AUDIT_ARCHIVE, AUDIT_STREAM, LEDGER, WEBHOOK_DISPATCHER_TIMEOUT_S
-from payplat import emf
+from payplat.audit import emf
 from payplat.routes import ROUTES_BY_NAME, Function
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

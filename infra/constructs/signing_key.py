@@ -13,7 +13,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from infra.resources import SIGNING_KEY
-from payplat.dal.kms_signer import PURPOSE_TAG
+from payplat.oauth.dal.kms_signer import PURPOSE_TAG
 
 # Sign tokens and read the public halves for the JWKS; nothing else, on any key.
 SIGN_ACTIONS = ("kms:Sign", "kms:GetPublicKey")

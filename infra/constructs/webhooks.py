@@ -4,7 +4,7 @@ deliveries queued) and the delivery queue (one attempt a message).
 
 The queues come first (the functions' env carries their URLs); the event sources are wired
 once the dispatcher exists. The dispatcher runs outside any VPC: it calls partners' HTTPS
-endpoints on the internet, and payplat.ssrf keeps it off every internal address.
+endpoints on the internet, and payplat.webhooks.ssrf keeps it off every internal address.
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from infra.resources import AUDIT_ARCHIVE
-from payplat.audit import unpack
-from payplat.audit_chain import StreamRecord
-from payplat.dal.audit_archive import AuditArchive
-from payplat.dal.audit_stream import AuditStream
+from payplat.audit.chain import StreamRecord
+from payplat.audit.dal.archive import AuditArchive
+from payplat.audit.dal.stream import AuditStream
+from payplat.audit.events import unpack
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from payplat import audit
+from payplat.audit import events as audit
 
 BATCH_MAX = 500  # lines taken from the queue at a time
 LINES_PER_ENVELOPE = 50  # a subscription record holds a batch of log events

@@ -28,7 +28,7 @@ from infra.resources import (
     WAF_HEADER_TOO_LARGE,
     WafResponse,
 )
-from payplat.auth.policy import Policy, is_allowed
+from payplat.gateway.policy import Policy, is_allowed
 from payplat.routes import Function, Route, find_route
 
 REGION = "us-east-1"

@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from payplat import finance
 from payplat.config import Env
-from payplat.finance import CurrencyFigures, FinanceReport
+from payplat.ops import finance
+from payplat.ops.finance import CurrencyFigures, FinanceReport
 
 PATH = "/ops"
 # The range selector: ?range=<key> -> (label, seconds).
@@ -77,7 +77,7 @@ def _read_ledger(since: int, until: int) -> list[dict[str, Any]]:
     """The local platform's ledger table (the runner's environment names it), through the
     dal like the CLI. One DynamoDB client, made under a lock: the gateway serves requests on
     many threads, and boto3's default session must not make clients on two at once."""
-    from payplat.dal.ledger_reports import money_records
+    from payplat.ops.dal.ledger_reports import money_records
 
     with _client_lock:
         if not _clients:

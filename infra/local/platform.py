@@ -77,9 +77,9 @@ def start(port: int, aws_port: int, state_dir: Path, cache_ttl_s: int = 300) -> 
     from infra.local.provision import provision
     from infra.local.seed import accounts, seed
     from infra.local.webhooks import provision_queues, webhook_pipeline
-    from payplat.dal.clients_table import DynamoClientStore
-    from payplat.dal.ledger_table import DynamoLedgerStore
-    from payplat.dal.users_table import DynamoUserStore
+    from payplat.clients.dal.clients_table import DynamoClientStore
+    from payplat.oauth.dal.users_table import DynamoUserStore
+    from payplat.payments.dal.ledger_table import DynamoLedgerStore
 
     names = {**provision(), **provision_queues()}
     os.environ.update(names)
@@ -131,8 +131,8 @@ def audit_pipeline(names: dict[str, str]) -> Any:
     )
     from infra.local.gateway import LocalFunction
     from infra.resources import LEDGER
-    from payplat.dal.audit_archive import AuditArchive
-    from payplat.dal.audit_stream import AuditStream
+    from payplat.audit.dal.archive import AuditArchive
+    from payplat.audit.dal.stream import AuditStream
 
     ledger_stream = boto3.client("dynamodb").describe_table(TableName=names[LEDGER.env])["Table"][
         "LatestStreamArn"

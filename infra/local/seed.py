@@ -11,14 +11,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from payplat.clients import (
+from payplat.clients.registry import (
     GRANT_AUTHORIZATION_CODE,
     GRANT_REFRESH_TOKEN,
     ClientStore,
     register_client,
 )
-from payplat.ledger import Account
-from payplat.users import UserStore, create_user
+from payplat.oauth.users import UserStore, create_user
+from payplat.payments.ledger import Account
 
 ALICE = "usr_alice"  # a consumer
 BOB = "usr_bob"  # a merchant: owns the merchant client

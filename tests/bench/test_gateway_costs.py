@@ -34,9 +34,9 @@ import pytest
 import requests
 
 from payplat.config import Env
-from payplat.dal.rate_limit_table import DynamoBucketStore
-from payplat.ratelimit.limiter import RateLimiter
-from payplat.ratelimit.plans import Limits
+from payplat.gateway.dal.rate_limit_table import DynamoBucketStore
+from payplat.gateway.limiter import RateLimiter
+from payplat.gateway.plans import Limits
 from tests.conftest import ROOT, Platform, load_event
 
 ROWS: list[tuple[str, str, str]] = []
@@ -78,7 +78,7 @@ def inproc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Call
     assert boto3.DEFAULT_SESSION is not None
     boto3.DEFAULT_SESSION.events.register("before-call", counter)
     from infra.local.platform import start
-    from payplat import audit
+    from payplat.audit import events as audit
 
     audit.set_sinks()  # only the shipper (added by start) keeps them: no console noise
     with contextlib.redirect_stdout(io.StringIO()):  # the functions' log lines
@@ -167,7 +167,7 @@ def test_authorizer_warm_invocation_vs_bare_decode(inproc: tuple[Any, CallCounte
         return handler.lambda_handler(event, None)
 
     rounds = 3000
-    from payplat import audit
+    from payplat.audit import events as audit
 
     sinks = list(audit._sinks)
     audit.set_sinks(lambda line: None)

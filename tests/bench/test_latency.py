@@ -16,9 +16,9 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from payplat.auth.jwk import public_jwk
-from payplat.auth.tokens import issue_access_token
-from payplat.auth.verify import TokenVerifier
+from payplat.gateway.verify import TokenVerifier
+from payplat.oauth.access_tokens import issue_access_token
+from payplat.oauth.jwk import public_jwk
 from tests.conftest import CONFIG_CACHE_TTL_S, Platform, payplat_cli
 
 ROUNDS = 300
@@ -60,7 +60,7 @@ def test_bench_token_verification() -> None:
         scope="payments:read",
         ttl_s=600,
     ).token
-    from payplat.auth.keyset import StaticKeySet
+    from payplat.gateway.keyset import StaticKeySet
 
     verifier = TokenVerifier(
         StaticKeySet({signer.kid: signer._key.public_key()}),

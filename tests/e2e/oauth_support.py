@@ -19,10 +19,10 @@ import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 
-from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.dal.users_table import DynamoUserStore
-from payplat.ledger import Account
-from payplat.users import create_user
+from payplat.oauth.dal.users_table import DynamoUserStore
+from payplat.oauth.users import create_user
+from payplat.payments.dal.ledger_table import DynamoLedgerStore
+from payplat.payments.ledger import Account
 from tests.conftest import Platform
 
 LOCAL_CREDENTIALS = {

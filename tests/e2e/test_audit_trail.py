@@ -15,7 +15,7 @@ import boto3
 import pytest
 import requests
 
-from payplat.audit import unpack
+from payplat.audit.events import unpack
 from tests.conftest import AUDIT_SCHEMA, Platform, payplat_cli
 from tests.e2e.oauth_support import (
     LOCAL_CREDENTIALS,

@@ -30,7 +30,7 @@ def cli(platform: Platform, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PAYPLAT_", "AWS_"))}
     env["PAYPLAT_STATE_DIR"] = str(platform.state_dir)
     return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "payplat.cli", *args],
+        [sys.executable, "-m", "payplat.ops.cli", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

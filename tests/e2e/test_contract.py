@@ -35,16 +35,16 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from payplat import openapi
-from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.dal.rate_limit_table import DynamoBucketStore
-from payplat.ledger import Account
-from payplat.ratelimit.plans import (
+from payplat.api import openapi
+from payplat.gateway.dal.rate_limit_table import DynamoBucketStore
+from payplat.gateway.plans import (
     TOKEN_ENDPOINT_PER_CLIENT,
     TOKEN_ENDPOINT_PER_CLIENT_AND_IP,
     TOKEN_ENDPOINT_PER_IP,
     Limits,
 )
+from payplat.payments.dal.ledger_table import DynamoLedgerStore
+from payplat.payments.ledger import Account
 from payplat.routes import ROUTES, ROUTES_BY_NAME, SCOPES, Route
 from tests.conftest import Platform
 from tests.e2e.oauth_support import (

@@ -16,7 +16,7 @@ import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 
-from payplat.audit import unpack
+from payplat.audit.events import unpack
 from tests.conftest import Platform
 
 pytestmark = pytest.mark.e2e

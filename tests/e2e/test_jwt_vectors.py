@@ -33,7 +33,7 @@ from cryptography.x509.oid import NameOID
 from jwt.algorithms import ECAlgorithm
 
 from infra.resources import AUDIENCE_PATH, EDGE_MAX_AUTHORIZATION_BYTES, SIGNING_KEY
-from payplat.auth.jwk import b64url, public_jwk
+from payplat.oauth.jwk import b64url, public_jwk
 from tests.conftest import Platform
 
 pytestmark = pytest.mark.e2e

@@ -21,13 +21,13 @@ import boto3
 import pytest
 import requests
 
-from payplat.clients import register_client
+from payplat.clients.dal.clients_table import DynamoClientStore
+from payplat.clients.registry import register_client
 from payplat.config import Env
-from payplat.dal.clients_table import DynamoClientStore
-from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.dal.rate_limit_table import DynamoBucketStore
-from payplat.ledger import Account
-from payplat.ratelimit.plans import Limits
+from payplat.gateway.dal.rate_limit_table import DynamoBucketStore
+from payplat.gateway.plans import Limits
+from payplat.payments.dal.ledger_table import DynamoLedgerStore
+from payplat.payments.ledger import Account
 from tests.conftest import Platform
 
 pytestmark = pytest.mark.e2e

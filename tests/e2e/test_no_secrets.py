@@ -26,7 +26,7 @@ import requests
 from authlib.oauth2.rfc7523 import private_key_jwt_sign
 from joserfc.jwk import ECKey
 
-from payplat.audit import unpack
+from payplat.audit.events import unpack
 from tests.conftest import Platform
 from tests.e2e.oauth_support import (
     LOCAL_CREDENTIALS,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from payplat import finance
+from payplat.ops import finance
 from payplat.routes import ROUTES
 from tests.conftest import Platform, payplat_cli
 from tests.e2e.test_money_api import local_aws, tenant

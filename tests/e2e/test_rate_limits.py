@@ -18,17 +18,16 @@ import jwt
 import pytest
 import requests
 
-from payplat import audit
-from payplat.access import Gate
-from payplat.clients import register_client
+from payplat.audit import events as audit
+from payplat.clients.dal.clients_table import DynamoClientStore
+from payplat.clients.registry import CachedClients, register_client
 from payplat.config import Env
-from payplat.dal.clients_table import DynamoClientStore
-from payplat.dal.rate_limit_table import DynamoBucketStore
 from payplat.errors import AuthenticationFailed
-from payplat.principal import CachedClients
-from payplat.ratelimit.enforce import LimiterDown
-from payplat.ratelimit.limiter import Charge, RateLimiter
-from payplat.ratelimit.plans import CachedPlans, Limits
+from payplat.gateway.access import Gate
+from payplat.gateway.dal.rate_limit_table import DynamoBucketStore
+from payplat.gateway.enforce import LimiterDown
+from payplat.gateway.limiter import Charge, RateLimiter
+from payplat.gateway.plans import CachedPlans, Limits
 from payplat.routes import ROUTES_BY_NAME, Function, Route
 from tests.conftest import CONFIG_CACHE_TTL_S, AuditCapture, Platform, payplat_cli
 

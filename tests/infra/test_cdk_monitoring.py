@@ -23,7 +23,7 @@ from infra.constructs.names import (
     TOP_PARTNERS_BY_VOLUME_RULE,
 )
 from infra.resources import AUDIT_SUBSCRIPTION_NAME
-from payplat.metrics import (
+from payplat.audit.metrics import (
     ACCESS_DENIED,
     AUDIT_EVENTS_FORWARDED,
     AUDIT_EVENTS_SEALED,

@@ -49,7 +49,7 @@ from payplat.config import (
     SealerSettings,
     from_mapping,
 )
-from payplat.dal.kms_signer import PURPOSE_TAG
+from payplat.oauth.dal.kms_signer import PURPOSE_TAG
 from tests.infra.synthesized import Json, Synthesized
 
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}

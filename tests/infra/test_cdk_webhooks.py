@@ -17,7 +17,7 @@ from infra.constructs.names import (
 )
 from infra.resources import LEDGER, WEBHOOK_DLQ, WEBHOOK_QUEUE, WEBHOOKS
 from payplat.config import Env, PaymentsSettings, WebhookSettings, from_mapping
-from payplat.webhooks import DELIVERY_LEASE_S, DELIVERY_TIMEOUT_S
+from payplat.webhooks.api import DELIVERY_LEASE_S, DELIVERY_TIMEOUT_S
 from tests.infra.synthesized import Json, Synthesized
 
 Grant = tuple[str, str]
@@ -210,7 +210,7 @@ def test_the_dispatcher_runs_outside_any_vpc_and_never_in_local_mode(synth: Synt
     properties = synth.properties(synth.stack.functions.webhook_dispatcher.function)
     env = properties["Environment"]["Variables"]
 
-    # Then it reaches partners' endpoints on the internet (payplat.ssrf keeps it off
+    # Then it reaches partners' endpoints on the internet (payplat.webhooks.ssrf keeps it off
     # internal addresses), and http or loopback endpoints are never allowed
     assert "VpcConfig" not in properties
     assert Env.LOCAL_MODE not in env

@@ -20,10 +20,10 @@ from moto import mock_aws
 from infra.local.atomic_dynamodb import make_dynamodb_atomic
 from infra.local.provision import provision
 from infra.local.seed import Seeded, seed
+from payplat.clients.dal.clients_table import DynamoClientStore
 from payplat.config import Env
-from payplat.dal.clients_table import DynamoClientStore
-from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.dal.users_table import DynamoUserStore
+from payplat.oauth.dal.users_table import DynamoUserStore
+from payplat.payments.dal.ledger_table import DynamoLedgerStore
 
 ISSUER = "https://api.payplat.test/live"
 AUDIENCE = f"{ISSUER}/v1"

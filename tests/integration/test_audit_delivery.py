@@ -16,15 +16,15 @@ import pytest
 from infra.local.audit_pipeline import AuditStreamSource, LedgerStreamSource
 from infra.local.audit_shipper import AuditShipper
 from infra.resources import LEDGER
-from payplat import audit
+from payplat.audit import events as audit
+from payplat.audit.dal.archive import AuditArchive, KmsSignatureCheck
+from payplat.audit.dal.stream import AuditStream
 from payplat.config import Env
-from payplat.dal.audit_archive import AuditArchive, KmsSignatureCheck
-from payplat.dal.audit_stream import AuditStream
-from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.idempotency import Idempotency
-from payplat.ledger import Account, Ledger
+from payplat.payments.dal.ledger_table import DynamoLedgerStore
+from payplat.payments.idempotency import Idempotency
+from payplat.payments.ledger import Account, Ledger
+from payplat.payments.requests import CapturePayment, CreatePayment, CreateRefund
 from payplat.principal import Principal
-from payplat.requests import CapturePayment, CreatePayment, CreateRefund
 from tests.conftest import LambdaContext
 
 
@@ -246,7 +246,7 @@ def test_the_sealed_trail_verifies_against_the_archive(
     archive.put_events("events/2026/11/29/00/test.gz", records)
 
     # Then every sealed event is there, unmodified, in order, under valid signatures
-    from payplat.audit_chain import verify
+    from payplat.audit.chain import verify
 
     result = verify(archive.seals(), archive.archived_events(), KmsSignatureCheck())
     assert result.ok, result.breaks

@@ -27,16 +27,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from payplat import audit, cli
-from payplat.auth.jwk import public_jwk
-from payplat.clients import Client
+from payplat.audit import events as audit
+from payplat.clients.dal.clients_table import DynamoClientStore
+from payplat.clients.registry import Client
 from payplat.config import Env
-from payplat.dal.clients_table import DynamoClientStore
-from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.dal.tokens_table import DynamoTokenStore
-from payplat.dal.users_table import DynamoUserStore
-from payplat.signing_keys import RETIRE_AFTER_S
-from payplat.users import authenticate_user
+from payplat.oauth.dal.tokens_table import DynamoTokenStore
+from payplat.oauth.dal.users_table import DynamoUserStore
+from payplat.oauth.jwk import public_jwk
+from payplat.oauth.signing_keys import RETIRE_AFTER_S
+from payplat.oauth.users import authenticate_user
+from payplat.ops import cli
+from payplat.payments.dal.ledger_table import DynamoLedgerStore
 from tests.conftest import AuditCapture, invoke
 from tests.integration.test_oauth import token_event
 

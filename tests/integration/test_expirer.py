@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 
 from payplat.config import Env
-from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.idempotency import Idempotency
-from payplat.ledger import AUTHORIZATION_TTL_S, Account, Ledger, Payment
+from payplat.payments.dal.ledger_table import DynamoLedgerStore
+from payplat.payments.idempotency import Idempotency
+from payplat.payments.ledger import AUTHORIZATION_TTL_S, Account, Ledger, Payment
+from payplat.payments.requests import CreatePayment
 from payplat.principal import Principal
-from payplat.requests import CreatePayment
 from tests.conftest import LambdaContext
 
 DAY_S = 24 * 3600

@@ -37,8 +37,6 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
 from payplat.config import Env
-from payplat.dal.idempotency_items import claim_key
-from payplat.dal.ledger_table import DynamoLedgerStore
 from payplat.errors import (
     ApiError,
     IdempotencyMismatch,
@@ -47,12 +45,14 @@ from payplat.errors import (
     NotFound,
     PaymentFailed,
 )
-from payplat.idempotency import Idempotency, Outcome, request_hash
-from payplat.ledger import AUTHORIZATION_TTL_S, Account, Entry, Ledger, Movement, Payment
-from payplat.ledger_verify import verify
-from payplat.money import EXPONENTS, MAX_MAJOR_UNITS
+from payplat.payments.dal.idempotency_items import claim_key
+from payplat.payments.dal.ledger_table import DynamoLedgerStore
+from payplat.payments.idempotency import Idempotency, Outcome, request_hash
+from payplat.payments.ledger import AUTHORIZATION_TTL_S, Account, Entry, Ledger, Movement, Payment
+from payplat.payments.ledger_verify import verify
+from payplat.payments.money import EXPONENTS, MAX_MAJOR_UNITS
+from payplat.payments.requests import CancelPayment, CapturePayment, CreatePayment, CreateRefund
 from payplat.principal import Principal
-from payplat.requests import CancelPayment, CapturePayment, CreatePayment, CreateRefund
 
 # (account label, owner label, currency, opening available balance in minor units)
 ACCOUNTS = (

@@ -18,16 +18,16 @@ from typing import Any
 
 import pytest
 
-from payplat import audit
-from payplat.auth.authorizer import AuthorizationRequest, Unauthenticated, authorize
-from payplat.auth.verify import AccessClaims, InvalidToken
-from payplat.clients import register_client
+from payplat.audit import events as audit
+from payplat.audit.metrics import BY_NAME
+from payplat.clients.dal.clients_table import DynamoClientStore
+from payplat.clients.registry import register_client
 from payplat.config import Env
-from payplat.dal.clients_table import DynamoClientStore
-from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.ledger import Account
-from payplat.metrics import BY_NAME
+from payplat.gateway.authorizer import AuthorizationRequest, Unauthenticated, authorize
+from payplat.gateway.verify import AccessClaims, InvalidToken
 from payplat.observability import logger
+from payplat.payments.dal.ledger_table import DynamoLedgerStore
+from payplat.payments.ledger import Account
 from tests.conftest import invoke, load_event
 from tests.integration.test_expirer import ScheduledContext, scheduled_event
 from tests.integration.test_oauth import token_event

@@ -20,12 +20,12 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 from infra.local.provision import _create_table
 from infra.resources import LEDGER
-from payplat.dal.ledger_table import DynamoLedgerStore
 from payplat.errors import Conflict, InvalidRequest, InvalidState
-from payplat.idempotency import Idempotency, Outcome, request_hash
-from payplat.ledger import Account, Entry, Ledger, Movement
+from payplat.payments.dal.ledger_table import DynamoLedgerStore
+from payplat.payments.idempotency import Idempotency, Outcome, request_hash
+from payplat.payments.ledger import Account, Entry, Ledger, Movement
+from payplat.payments.requests import CapturePayment, CreatePayment, CreateRefund
 from payplat.principal import Principal
-from payplat.requests import CapturePayment, CreatePayment, CreateRefund
 
 OPENING_BALANCE = 10_000
 AMOUNT = 1_000

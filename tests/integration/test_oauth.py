@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 import jwt
 import pytest
 
-from payplat.auth.keyset import parse_jwks
+from payplat.gateway.keyset import parse_jwks
 from tests.conftest import AuditCapture, invoke, load_event
 from tests.integration.conftest import AUDIENCE, ISSUER
 

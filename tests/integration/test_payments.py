@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from infra.local.seed import ALICE, BOB
-from payplat.idempotency import Idempotency
-from payplat.ledger import Account
+from payplat.payments.idempotency import Idempotency
+from payplat.payments.ledger import Account
+from payplat.payments.requests import CreatePayment
 from payplat.principal import Principal
-from payplat.requests import CreatePayment
 from tests.conftest import invoke, load_event
 
 

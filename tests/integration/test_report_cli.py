@@ -12,14 +12,15 @@ from typing import Any
 
 import pytest
 
-from payplat import audit, cli
+from payplat.audit import events as audit
 from payplat.config import Env
-from payplat.dal.ledger_reports import money_records
-from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.idempotency import Idempotency
-from payplat.ledger import Account, Ledger
+from payplat.ops import cli
+from payplat.ops.dal.ledger_reports import money_records
+from payplat.payments.dal.ledger_table import DynamoLedgerStore
+from payplat.payments.idempotency import Idempotency
+from payplat.payments.ledger import Account, Ledger
+from payplat.payments.requests import CapturePayment, CreatePayment, CreateRefund
 from payplat.principal import Principal
-from payplat.requests import CapturePayment, CreatePayment, CreateRefund
 
 DAY_START = 1_000_000_000 - 1_000_000_000 % 86_400  # 2001-09-09T00:00:00Z
 T = DAY_START + 9 * 3_600 + 30 * 60  # 09:30 that day

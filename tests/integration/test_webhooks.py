@@ -28,20 +28,19 @@ import boto3
 import pytest
 
 from infra.local.webhooks import provision_queues
-from payplat import audit, ssrf
-from payplat.clients import register_client
+from payplat.audit import events as audit
+from payplat.clients.dal.clients_table import DynamoClientStore
+from payplat.clients.registry import register_client
 from payplat.config import Env
-from payplat.dal.clients_table import DynamoClientStore
-from payplat.dal.ledger_table import DynamoLedgerStore
-from payplat.dal.webhook_queue import SqsDeliveryQueue
-from payplat.dal.webhooks_table import DynamoWebhookStore
-from payplat.idempotency import Idempotency, KeyTaken
-from payplat.ledger import Account, Ledger, Payment
-from payplat.ledger_audit import events_from
+from payplat.payments.dal.ledger_table import DynamoLedgerStore
+from payplat.payments.idempotency import Idempotency, KeyTaken
+from payplat.payments.ledger import Account, Ledger, Payment
+from payplat.payments.ledger_audit import events_from
+from payplat.payments.requests import CapturePayment, CreatePayment, CreateRefund
 from payplat.principal import Principal
-from payplat.requests import CapturePayment, CreatePayment, CreateRefund
 from payplat.routes import find_route
-from payplat.webhooks import (
+from payplat.webhooks import ssrf
+from payplat.webhooks.api import (
     Delivery,
     DeliveryMessage,
     Dispatcher,
@@ -53,6 +52,8 @@ from payplat.webhooks import (
     new_secret,
     verify_signature,
 )
+from payplat.webhooks.dal.webhook_queue import SqsDeliveryQueue
+from payplat.webhooks.dal.webhooks_table import DynamoWebhookStore
 from tests.conftest import AuditCapture, invoke, load_event
 from tests.conftest import LambdaContext as BaseContext
 
@@ -126,7 +127,7 @@ def pay(
 
 
 def audit_line(payment: Payment, audit_type: str = "payment.created", **extra: Any) -> str:
-    """The audit line the forwarder writes for a payment's change (payplat.ledger_audit)."""
+    """The audit line the forwarder writes for a payment's change (payments.ledger_audit)."""
     event = audit.AuditEvent(
         type=audit_type,
         outcome="success",

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from payplat.dal.webhook_http import HttpPoster
-from payplat.ssrf import Target
+from payplat.webhooks.dal.webhook_http import HttpPoster
+from payplat.webhooks.ssrf import Target
 
 NAME = "hooks.partner.example"  # resolves nowhere: only the pinned address can be reached
 

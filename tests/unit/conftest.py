@@ -13,10 +13,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from payplat.auth.jwk import public_jwk
-from payplat.auth.keyset import StaticKeySet
-from payplat.auth.tokens import IssuedToken, der_to_raw, issue_access_token
-from payplat.auth.verify import TokenVerifier
+from payplat.gateway.keyset import StaticKeySet
+from payplat.gateway.verify import TokenVerifier
+from payplat.oauth.access_tokens import IssuedToken, der_to_raw, issue_access_token
+from payplat.oauth.jwk import public_jwk
 
 ISSUER = "https://auth.payplat.test"
 AUDIENCE = "https://api.payplat.test"

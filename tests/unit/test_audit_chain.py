@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from payplat.audit_chain import (
+from payplat.audit.chain import (
     ChainHead,
     ConcurrentSealing,
     Seal,

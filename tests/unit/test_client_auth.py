@@ -24,7 +24,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from payplat.client_auth import (
+from payplat.clients.registry import (
+    PRIVATE_KEY_JWT,
+    SECRET_BASIC,
+    SECRET_POST,
+    Client,
+    hash_secret,
+)
+from payplat.errors import InvalidClient, OAuthError
+from payplat.oauth.client_auth import (
     ASSERTION_TYPE,
     LEEWAY_S,
     MAX_ASSERTION_CHARS,
@@ -33,14 +41,6 @@ from payplat.client_auth import (
     authenticate,
     presented,
 )
-from payplat.clients import (
-    PRIVATE_KEY_JWT,
-    SECRET_BASIC,
-    SECRET_POST,
-    Client,
-    hash_secret,
-)
-from payplat.errors import InvalidClient, OAuthError
 from tests.unit.test_client_secrets import MemoryClientStore
 
 ISSUER = "https://auth.payplat.test"

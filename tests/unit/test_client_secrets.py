@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from payplat.clients import (
+from payplat.clients.registry import (
     GRANT_CLIENT_CREDENTIALS,
     PRIVATE_KEY_JWT,
     SECRET_BASIC,

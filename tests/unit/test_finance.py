@@ -1,4 +1,4 @@
-"""The finance-ops figures (`payplat.finance`) over ledger records as the table stores them:
+"""The finance-ops figures (`payplat.ops.finance`) over ledger records as the table stores them:
 what counts, in which range, in which currency, and how a finance person reads it."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from payplat import finance
-from payplat.finance import Window
+from payplat.ops import finance
+from payplat.ops.finance import Window
 
 T = 1_700_006_400  # 2023-11-15T00:00:00Z, a whole UTC day
 HOUR = 3_600

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from payplat import audit
-from payplat.ledger_audit import events_from
+from payplat.audit import events as audit
+from payplat.payments.ledger_audit import events_from
 from tests.conftest import AUDIT_SCHEMA, ROOT
 
 ACTOR = {"client_id": "ppc_shop", "sub": "ppc_shop", "request_id": "req-1"}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from payplat.ledger_verify import Report, verify
+from payplat.payments.ledger_verify import Report, verify
 
 ALICE, BOB = "usr_alice", "usr_bob"
 A, B = "acct_a_eur", "acct_b_eur"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from payplat.ratelimit.enforce import headers_for, policy_header
-from payplat.ratelimit.limiter import (
+from payplat.gateway.enforce import headers_for, policy_header
+from payplat.gateway.limiter import (
     US,
     Admitted,
     BucketState,
@@ -19,7 +19,7 @@ from payplat.ratelimit.limiter import (
     Write,
     decide,
 )
-from payplat.ratelimit.plans import Limits
+from payplat.gateway.plans import Limits
 
 NOW = datetime(2026, 11, 29, 23, 59, 50, tzinfo=UTC).timestamp()  # 10 s before midnight
 PLAN = Limits("standard", rate_per_s=10, burst=5, daily_quota=100, monthly_quota=1000)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from infra.local.gateway import HttpResponse, LocalGateway
-from payplat.auth.policy import api_prefix, build_policy
+from payplat.gateway.policy import api_prefix, build_policy
 
 
 class Clock:

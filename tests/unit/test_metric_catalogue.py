@@ -1,4 +1,4 @@
-"""The metric catalogue is the only source of metric names: payplat.emf writes nothing it
+"""The metric catalogue is the only source of metric names: payplat.audit.emf writes nothing it
 does not name, with exactly its unit and dimensions, and every call site in the code names a
 catalogue metric (read from the source, so a path no test runs cannot drift either). The CDK
 dashboards and alarms are built from the catalogue: a metric outside it is a metric nobody
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from payplat import emf, metrics
-from payplat.metrics import (
+from payplat.audit import emf, metrics
+from payplat.audit.metrics import (
     ACCESS_DENIED,
     BY_NAME,
     CATALOGUE,
@@ -152,7 +152,7 @@ _EMF = {
 }
 BASE_EMITTERS = {
     (module, function): emitter
-    for module in ("payplat.emf", "payplat.observability")
+    for module in ("payplat.audit.emf", "payplat.observability")
     for function, emitter in _EMF.items()
 }
 
@@ -186,8 +186,8 @@ class Module:
                 for alias in node.names:
                     local = alias.asname or alias.name
                     self.names[local] = (node.module, alias.name)
-                    if node.module == "payplat":
-                        self.modules[local] = f"payplat.{alias.name}"
+                    if node.module.split(".")[0] == "payplat":  # a module of a package
+                        self.modules[local] = f"{node.module}.{alias.name}"
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     self.modules[alias.asname or alias.name] = alias.name
@@ -202,7 +202,7 @@ class Module:
 
     def spec(self, node: ast.expr | None) -> MetricSpec | None:
         found = self.target(node) if isinstance(node, ast.Name | ast.Attribute) else None
-        if found is None or found[0] != "payplat.metrics":
+        if found is None or found[0] != "payplat.audit.metrics":
             return None
         value = getattr(metrics, found[1], None)
         return value if isinstance(value, MetricSpec) else None
@@ -412,7 +412,7 @@ def scan_tree() -> Scan:
     modules, where = [], {}
     for root in SOURCES:
         for path in sorted(root.rglob("*.py")):
-            if module_name(path) == "payplat.emf":
+            if module_name(path) == "payplat.audit.emf":
                 continue  # the writer itself, not a call site
             module = Module(module_name(path), path.read_text())
             modules.append(module)
@@ -422,9 +422,9 @@ def scan_tree() -> Scan:
 
 def scan_source(source: str) -> Scan:
     """A snippet scanned with the real audit module (whose record() forwards a metric)."""
-    audit = ROOT / "layers" / "core" / "payplat" / "audit.py"
-    modules = [Module("payplat.audit", audit.read_text()), Module("example", source)]
-    scan = scan_modules(modules, {"payplat.audit": "audit.py", "example": "example.py"})
+    audit = ROOT / "layers" / "core" / "payplat" / "audit" / "events.py"
+    modules = [Module("payplat.audit.events", audit.read_text()), Module("example", source)]
+    scan = scan_modules(modules, {"payplat.audit.events": "audit.py", "example": "example.py"})
     scan.sites = [site for site in scan.sites if site.where.startswith("example.py")]
     return scan
 
@@ -440,28 +440,31 @@ def test_every_metric_the_code_writes_is_catalogued_with_its_unit_and_dimensions
     # ...found however it is written: count(), metric(), metrics(), emit_many() with
     # SPEC.name keys, and audit.record(metric=...) through the functions it forwards to.
     assert {"Requests", "Latency", "AccessDenied", "MoneyMovedMinorUnits"} <= emitted
-    assert any(site.where.startswith("layers/core/payplat/auth/") for site in scan.sites)
+    assert any(site.where.startswith("layers/core/payplat/gateway/") for site in scan.sites)
 
 
 @pytest.mark.parametrize(
     "source",
     [
-        'from payplat.emf import count\ncount("Nope")\n',
+        'from payplat.audit.emf import count\ncount("Nope")\n',
         'from payplat.observability import count\ncount("AccessDenied", why="x")\n',
-        'from payplat import emf\nemf.emit("Latency", 1.0, "Seconds", route="r")\n',
-        "from payplat import emf\nname = 'Requests'\nemf.count(name, route='r', status_class='2')",
-        "from payplat.emf import metric\nfrom payplat.metrics import LATENCY\n"
+        'from payplat.audit import emf\nemf.emit("Latency", 1.0, "Seconds", route="r")\n',
+        "from payplat.audit import emf\n"
+        "name = 'Requests'\nemf.count(name, route='r', status_class='2')",
+        "from payplat.audit.emf import metric\nfrom payplat.audit.metrics import LATENCY\n"
         "metric(LATENCY, 1.0, route='r', status_class='2xx')\n",
-        "from payplat.observability import metrics\nfrom payplat.metrics import REQUESTS\n"
+        "from payplat.observability import metrics\nfrom payplat.audit.metrics import REQUESTS\n"
         "metrics(((REQUESTS, 1),), route='r')\n",
-        "from payplat import audit\naudit.record(event, metric='AccessAllowed', reason='ok')\n",
-        "from payplat import audit\ndef f(m):\n    audit.record(event, metric=m, reason='ok')\n"
+        "from payplat.audit import events as audit\n"
+        "audit.record(event, metric='AccessAllowed', reason='ok')\n",
+        "from payplat.audit import events as audit\n"
+        "def f(m):\n    audit.record(event, metric=m, reason='ok')\n"
         "f('AccessAllowed')\n",
-        "from payplat.audit import record\nfrom payplat.metrics import ACCESS_DENIED\n"
+        "from payplat.audit.events import record\nfrom payplat.audit.metrics import ACCESS_DENIED\n"
         "record(event, ACCESS_DENIED.name, reason='r', route='x')\n",
-        "from payplat import emf\nfrom payplat.metrics import MONEY_MOVED\n"
+        "from payplat.audit import emf\nfrom payplat.audit.metrics import MONEY_MOVED\n"
         "def f(d):\n    emf.emit_many({MONEY_MOVED.name: (1, 'None')}, **d)\n",
-        "from payplat import emf\nfrom payplat.metrics import MONEY_MOVED\n"
+        "from payplat.audit import emf\nfrom payplat.audit.metrics import MONEY_MOVED\n"
         "emf.emit_many({MONEY_MOVED.name: (1, 'Count')}, kind='k', currency='c')\n",
     ],
 )
@@ -471,8 +474,8 @@ def test_the_scan_catches_a_call_outside_the_catalogue(source: str) -> None:
 
 def test_the_scan_reads_the_ways_the_code_writes_a_metric() -> None:
     source = (
-        "from payplat import audit, emf\n"
-        "from payplat.metrics import ACCESS_DENIED, MONEY_MOVED, MONEY_MOVEMENTS\n"
+        "from payplat.audit import emf, events as audit\n"
+        "from payplat.audit.metrics import ACCESS_DENIED, MONEY_MOVED, MONEY_MOVEMENTS\n"
         "parts = 'a.b.c'.count('.')\n"  # not a metric
         "audit.record(event)\n"  # an audit record without one
         "audit.record(event, metric=ACCESS_DENIED.name, reason='expired')\n"

@@ -13,13 +13,14 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from payplat import openapi, registration
-from payplat.clients import Client
+from payplat.api import openapi
+from payplat.clients.registry import Client
 from payplat.config import TokenSettings
-from payplat.ledger import Account, Payment, Refund
-from payplat.oauth import metadata
+from payplat.oauth import registration
+from payplat.oauth.token_endpoint import metadata
 from payplat.pagination import page
-from payplat.requests import CancelPayment, CapturePayment, CreatePayment, CreateRefund
+from payplat.payments.ledger import Account, Payment, Refund
+from payplat.payments.requests import CancelPayment, CapturePayment, CreatePayment, CreateRefund
 from payplat.routes import ROUTES, SCOPES, Function, Route
 
 BASE_URL = "https://api.payplat.test/live"
@@ -114,7 +115,7 @@ def test_the_document_follows_the_table_with_or_without_the_webhook_routes(
 
 def test_the_webhook_schemas_match_the_webhook_module() -> None:
     """Written out in openapi.py (the document must not need the module); kept equal here."""
-    webhooks = pytest.importorskip("payplat.webhooks")
+    webhooks = pytest.importorskip("payplat.webhooks.api")
     schemas = openapi.document(BASE_URL)["components"]["schemas"]
     assert tuple(openapi.EVENT_TYPES) == tuple(webhooks.EVENT_TYPES)
     for name in ("CreateWebhookEndpoint", "RollWebhookSecret", "RedeliverEvent"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from payplat import openapi
+from payplat.api import openapi
 from payplat.routes import ROUTES, SCOPES
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from infra.local import ops_page
 from infra.local.gateway import LocalGateway
-from payplat import finance
+from payplat.ops import finance
 from payplat.routes import ROUTES
 
 NOW = 1_700_092_799  # 2023-11-15T23:59:59Z

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from payplat.pages import (
+from payplat.oauth.pages import (
     PAGE_HEADERS,
     consent_page,
     error_page,

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payplat.clients import Client
+from payplat.clients.registry import Client
 from payplat.errors import OAuthError
-from payplat.grants import pkce_matches, valid_challenge
-from payplat.oauth import CLIENT_ONLY_SCOPES, granted_scopes, user_scopes
+from payplat.oauth.grants import pkce_matches, valid_challenge
+from payplat.oauth.token_endpoint import CLIENT_ONLY_SCOPES, granted_scopes, user_scopes
 
 # RFC 7636 Appendix B: the verifier is the base64url of 32 given octets; the challenge is
 # BASE64URL(SHA256(verifier)).

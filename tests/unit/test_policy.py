@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from infra.resources import AUDIT_LOG_FILTER
-from payplat import audit
-from payplat.auth.authorizer import AuthorizationRequest, Unauthenticated, authorize
-from payplat.auth.policy import api_prefix, build_policy, is_allowed
+from payplat.audit import events as audit
+from payplat.gateway.authorizer import AuthorizationRequest, Unauthenticated, authorize
+from payplat.gateway.policy import api_prefix, build_policy, is_allowed
 from payplat.routes import ROUTES, SCOPES, Route
 
 EVENT = json.loads(

@@ -17,12 +17,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from payplat import audit
-from payplat.authserver import AuthServer
-from payplat.clients import PRIVATE_KEY_JWT, SECRET_POST, Client, hash_secret
+from payplat.audit import events as audit
+from payplat.clients.registry import PRIVATE_KEY_JWT, SECRET_POST, Client, hash_secret
 from payplat.errors import OAuthError
-from payplat.grants import digest
-from payplat.registration import (
+from payplat.oauth.authserver import AuthServer
+from payplat.oauth.grants import digest
+from payplat.oauth.registration import (
     MAX_REDIRECT_URIS,
     MAX_URI_CHARS,
     InvalidMetadata,
@@ -30,7 +30,7 @@ from payplat.registration import (
     register,
     update,
 )
-from payplat.users import User, UserExists
+from payplat.oauth.users import User, UserExists
 from tests.unit.test_client_secrets import MemoryClientStore
 
 ISSUER = "https://auth.payplat.test"
@@ -68,7 +68,7 @@ class MemoryUserStore:
 
 @dataclass
 class ServerStub:
-    """The part of AuthServer that payplat.registration reads (see the module docstring)."""
+    """The part of AuthServer that payplat.oauth.registration reads (see the module docstring)."""
 
     users: MemoryUserStore = field(default_factory=lambda: MemoryUserStore("alice", "bob"))
     local: bool = False

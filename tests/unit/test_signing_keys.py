@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from payplat.signing_keys import (
+from payplat.oauth.signing_keys import (
     ConcurrentRotation,
     KeyRing,
     SigningKey,

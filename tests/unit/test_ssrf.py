@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from payplat.ssrf import UrlNotAllowed, address_refusal, check_url
+from payplat.webhooks.ssrf import UrlNotAllowed, address_refusal, check_url
 
 PUBLIC = "93.184.215.14"
 

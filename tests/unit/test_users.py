@@ -14,9 +14,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from payplat import users as users_module
-from payplat.dal.users_table import DynamoUserStore
-from payplat.users import (
+from payplat.oauth import users as users_module
+from payplat.oauth.dal.users_table import DynamoUserStore
+from payplat.oauth.users import (
     MAX_PASSWORD_CHARS,
     MIN_PASSWORD_CHARS,
     USER_ID_PREFIX,

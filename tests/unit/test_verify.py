@@ -23,16 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from jwt.algorithms import ECAlgorithm
 
-from payplat.auth.jwk import b64url, public_jwk, thumbprint
-from payplat.auth.keyset import RemoteKeySet, StaticKeySet, parse_jwks
-from payplat.auth.tokens import (
-    ALGORITHM,
-    TOKEN_TYPE,
-    IssuedToken,
-    der_to_raw,
-    issue_access_token,
-)
-from payplat.auth.verify import (
+from payplat.gateway.keyset import RemoteKeySet, StaticKeySet, parse_jwks
+from payplat.gateway.verify import (
     LEEWAY_S,
     MAX_HEADER_CHARS,
     MAX_TOKEN_CHARS,
@@ -41,6 +33,14 @@ from payplat.auth.verify import (
     TokenVerifier,
     bearer_token,
 )
+from payplat.oauth.access_tokens import (
+    ALGORITHM,
+    TOKEN_TYPE,
+    IssuedToken,
+    der_to_raw,
+    issue_access_token,
+)
+from payplat.oauth.jwk import b64url, public_jwk, thumbprint
 
 # The P-256 group order: r = s = n is the other CVE-2022-21449 "psychic signature".
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551

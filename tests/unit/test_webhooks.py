@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 
 from payplat.errors import InvalidRequest, NotFound
-from payplat.idempotency import IdempotencyClaim, KeyTaken, Outcome
-from payplat.ledger import Payment, Refund
+from payplat.payments.idempotency import IdempotencyClaim, KeyTaken, Outcome
+from payplat.payments.ledger import Payment, Refund
 from payplat.principal import Principal
-from payplat.ssrf import Target
-from payplat.webhooks import (
+from payplat.webhooks.api import (
     AUDIT_TO_EVENTS,
     EVENT_TYPES,
     PENDING,
@@ -41,6 +40,7 @@ from payplat.webhooks import (
     sign,
     verify_signature,
 )
+from payplat.webhooks.ssrf import Target
 
 NOW = 1_767_225_600
 BODY = b'{"id":"evt_1","object":"event","type":"payment.created","data":{"object":{}}}'

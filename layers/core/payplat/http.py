@@ -17,9 +17,9 @@ from urllib.parse import parse_qsl
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
-from payplat import audit
+from payplat.audit import events as audit
+from payplat.audit.metrics import LATENCY, REQUESTS
 from payplat.errors import ApiError, InvalidClient, OAuthError
-from payplat.metrics import LATENCY, REQUESTS
 from payplat.observability import logger, metrics
 from payplat.principal import Principal
 from payplat.routes import ROUTES, ROUTES_BY_NAME, Function, Route

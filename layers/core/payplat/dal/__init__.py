@@ -1,1 +1,0 @@
-"""The data access layer: the only place boto3 is imported."""

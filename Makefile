@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 help:
 	@echo "make run      start the local platform (moto + local gateway) on http://127.0.0.1:8000"
 	@echo "make test     run the unit, integration, infra and end-to-end tests"
-	@echo "make lint     ruff check, ruff format --check, mypy"
+	@echo "make lint     ruff check, ruff format --check, mypy, the import rule (import-linter)"
 	@echo "make synth    synthesize the CDK app into cdk.out (no Docker, no AWS credentials)"
 	@echo "make deploy   deploy to the AWS account of your current credentials"
 	@echo "make bench    print benchmark figures (not a gate)"
@@ -39,6 +39,7 @@ lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy layers/core/payplat functions infra app.py sdk/src
+	$(UV) run --frozen lint-imports
 
 format: install
 	$(UV) run --frozen ruff check --fix .

@@ -12,10 +12,10 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from payplat.gateway.verify import ALGORITHM
 from payplat.oauth.jwk import b64url
 
 TOKEN_TYPE = "at+jwt"
-ALGORITHM = "ES256"
 _COORDINATE_BYTES = 32
 
 

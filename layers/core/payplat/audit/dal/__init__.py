@@ -1,1 +1,3 @@
-"""placeholder"""
+"""The audit trail's stores: the Kinesis stream and the Object Lock archive (boto3)."""
+
+__all__ = ["archive", "stream"]

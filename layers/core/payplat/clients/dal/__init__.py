@@ -1,1 +1,3 @@
-"""placeholder"""
+"""The clients table (and the plans stored beside it)."""
+
+__all__ = ["clients_table"]

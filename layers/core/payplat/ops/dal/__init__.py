@@ -1,1 +1,1 @@
-"""placeholder"""
+"""What the operator's reports read of the ledger table."""

@@ -33,6 +33,7 @@ from tests.e2e.oauth_support import (
     audit_lines,
     client_token,
     consent,
+    introspect,
     new_holder,
     register,
 )
@@ -307,9 +308,12 @@ def test_a_refresh_after_the_client_lost_a_scope_drops_it(platform: Platform) ->
     )
     assert narrowed.status_code == 200, narrowed.text
     time.sleep(CONFIG_CACHE_TTL_S + 0.2)  # the functions' cached client records
-    # Then the access token it had no longer reaches payments
+    # Then the access token it had no longer reaches payments, and introspection says so
     before = holder.get("/v1/payments")
     assert before.status_code == 403, before.text
+    for kind in ("access_token", "refresh_token"):
+        seen = introspect(platform, token[kind], app.client_id, app.client_secret)
+        assert (seen["active"], seen["scope"]) == (True, "accounts:read")
     # And a refresh returns only what the client holds now, also on the next rotation
     refreshed = app.token_request(grant_type="refresh_token", refresh_token=token["refresh_token"])
     assert refreshed.status_code == 200, refreshed.text

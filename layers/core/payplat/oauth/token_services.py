@@ -65,7 +65,7 @@ def _introspect_access(server: AuthServer, caller: Client, token: str) -> dict[s
         return INACTIVE
     return {
         "active": True,
-        "scope": claims.scope,
+        "scope": _held(claims.scope, client),
         "client_id": claims.client_id,
         "sub": claims.subject,
         "token_type": "Bearer",
@@ -92,17 +92,23 @@ def _introspect_refresh(server: AuthServer, caller: Client, token: str) -> dict[
         and client is not None
         and client.active
     )
-    if not live:
+    if not live or client is None:
         return INACTIVE
     return {
         "active": True,
-        "scope": refresh.scope,
+        "scope": _held(refresh.scope, client),
         "client_id": refresh.client_id,
         "sub": refresh.user_id,
         "token_type": "refresh_token",
         "exp": refresh.expires_at,
         "iss": server.settings.issuer,
     }
+
+
+def _held(scope: str, client: Client) -> str:
+    """A token's scope as far as its client's registration still holds it: a resource
+    server trusting introspection sees what the gate enforces, not what was once issued."""
+    return " ".join(name for name in scope.split() if name in client.scopes)
 
 
 def revoke(

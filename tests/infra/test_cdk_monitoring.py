@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
-from infra.constructs.monitoring import insights_sum, metric_schema, subscription_delivery_errors
+from infra.constructs.metric_queries import (
+    insights_sum,
+    metric_schema,
+    subscription_delivery_errors,
+)
 from infra.constructs.names import (
     API_5XX_MIN_REQUESTS,
     API_5XX_RATE_PERCENT,

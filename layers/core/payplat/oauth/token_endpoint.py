@@ -27,7 +27,8 @@ from payplat.clients.registry import (
 )
 from payplat.config import TokenSettings
 from payplat.errors import OAuthError
-from payplat.oauth.access_tokens import ALGORITHM, IssuedToken
+from payplat.gateway.verify import ALGORITHM
+from payplat.oauth.access_tokens import IssuedToken
 from payplat.oauth.authserver import AuthServer, record
 from payplat.oauth.client_auth import ASSERTION_ALGORITHMS, Presented
 from payplat.oauth.grants import (

@@ -8,7 +8,7 @@ from typing import Any
 import requests
 
 from payplat_sdk._http import Transport
-from payplat_sdk.auth import (
+from payplat_sdk._tokens import (
     AuthServer,
     ClientCredentials,
     RefreshingTokens,

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 from payplat_sdk._http import Answer, Transport, raise_for_answer
-from payplat_sdk.auth import TokenSource
+from payplat_sdk._tokens import TokenSource
 from payplat_sdk.models import (
     Account,
     Deleted,

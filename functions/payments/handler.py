@@ -48,14 +48,14 @@ from payplat.payments.requests import (
 )
 from payplat.principal import Principal
 from payplat.routes import Function
-from payplat.webhooks.api import (
+from payplat.webhooks.dal.webhook_queue import SqsDeliveryQueue
+from payplat.webhooks.dal.webhooks_table import DynamoWebhookStore
+from payplat.webhooks.endpoints import (
     CreateWebhookEndpoint,
     RedeliverEvent,
     RollWebhookSecret,
     WebhookApi,
 )
-from payplat.webhooks.dal.webhook_queue import SqsDeliveryQueue
-from payplat.webhooks.dal.webhooks_table import DynamoWebhookStore
 
 settings = load(PaymentsSettings)
 gate = dynamo_gate(settings.clients_table, settings.rate_limits_table, settings.config_cache_ttl_s)

@@ -1,4 +1,4 @@
-"""λ webhook_dispatcher, on two event sources (payplat.webhooks.api):
+"""λ webhook_dispatcher, on two event sources (payplat.webhooks.dispatch):
 
 - the Kinesis audit stream: money movements become webhook events, and a delivery per
   subscribed endpoint is queued. A record that fails is reported (`batchItemFailures`):
@@ -22,10 +22,11 @@ from payplat.audit.events import unpack
 from payplat.config import WebhookSettings, load
 from payplat.observability import logger, tracer
 from payplat.payments.dal.ledger_table import DynamoLedgerStore
-from payplat.webhooks.api import DELIVERY_TIMEOUT_S, DeliveryMessage, Dispatcher, RetryPolicy
 from payplat.webhooks.dal.webhook_http import HttpPoster
 from payplat.webhooks.dal.webhook_queue import SqsDeliveryQueue
 from payplat.webhooks.dal.webhooks_table import DynamoWebhookStore
+from payplat.webhooks.dispatch import Dispatcher
+from payplat.webhooks.objects import DELIVERY_TIMEOUT_S, DeliveryMessage, RetryPolicy
 
 # A message is not started this close to the timeout (one POST may take DELIVERY_TIMEOUT_S):
 # it goes back on the queue as it is, for the next invocation.

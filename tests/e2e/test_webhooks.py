@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from payplat.webhooks.api import SignatureVerificationError, verify_signature
+from payplat.webhooks.signatures import SignatureVerificationError, verify_signature
 from tests.conftest import Platform
 from tests.e2e.oauth_support import Holder, client_token, new_holder, register
 

@@ -17,7 +17,7 @@ from infra.constructs.names import (
 )
 from infra.resources import LEDGER, WEBHOOK_DLQ, WEBHOOK_QUEUE, WEBHOOKS
 from payplat.config import Env, PaymentsSettings, WebhookSettings, from_mapping
-from payplat.webhooks.api import DELIVERY_LEASE_S, DELIVERY_TIMEOUT_S
+from payplat.webhooks.objects import DELIVERY_LEASE_S, DELIVERY_TIMEOUT_S
 from tests.infra.synthesized import Json, Synthesized
 
 Grant = tuple[str, str]

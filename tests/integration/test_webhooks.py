@@ -40,20 +40,19 @@ from payplat.payments.requests import CapturePayment, CreatePayment, CreateRefun
 from payplat.principal import Principal
 from payplat.routes import find_route
 from payplat.webhooks import ssrf
-from payplat.webhooks.api import (
+from payplat.webhooks.dal.webhook_queue import SqsDeliveryQueue
+from payplat.webhooks.dal.webhooks_table import DynamoWebhookStore
+from payplat.webhooks.dispatch import Dispatcher
+from payplat.webhooks.endpoints import WebhookApi
+from payplat.webhooks.objects import (
     Delivery,
     DeliveryMessage,
-    Dispatcher,
     Endpoint,
     Event,
     Secret,
-    WebhookApi,
     event_id_for,
-    new_secret,
-    verify_signature,
 )
-from payplat.webhooks.dal.webhook_queue import SqsDeliveryQueue
-from payplat.webhooks.dal.webhooks_table import DynamoWebhookStore
+from payplat.webhooks.signatures import new_secret, verify_signature
 from tests.conftest import AuditCapture, invoke, load_event
 from tests.conftest import LambdaContext as BaseContext
 

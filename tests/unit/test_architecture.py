@@ -123,7 +123,7 @@ def test_the_core_keeps_the_import_rule() -> None:
             "never imports it",
         ),
         (
-            "payplat.webhooks.api",
+            "payplat.webhooks.dispatch",
             "from payplat.payments.queries import get_payment\n",
             "payplat.payments does not export queries",
         ),

@@ -17,25 +17,24 @@ from payplat.errors import InvalidRequest, NotFound
 from payplat.payments.idempotency import IdempotencyClaim, KeyTaken, Outcome
 from payplat.payments.ledger import Payment, Refund
 from payplat.principal import Principal
-from payplat.webhooks.api import (
-    AUDIT_TO_EVENTS,
+from payplat.webhooks.dispatch import AUDIT_TO_EVENTS, Dispatcher
+from payplat.webhooks.endpoints import CreateWebhookEndpoint, RollWebhookSecret, WebhookApi
+from payplat.webhooks.objects import (
     EVENT_TYPES,
     PENDING,
     Attempt,
-    CreateWebhookEndpoint,
     Delivery,
     DeliveryMessage,
-    Dispatcher,
     Endpoint,
     Event,
     PostResult,
     RetryPolicy,
-    RollWebhookSecret,
     Secret,
-    SignatureVerificationError,
-    WebhookApi,
-    compute_signature,
     event_id_for,
+)
+from payplat.webhooks.signatures import (
+    SignatureVerificationError,
+    compute_signature,
     new_secret,
     sign,
     verify_signature,

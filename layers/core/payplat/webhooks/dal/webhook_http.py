@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Mapping
 
-from payplat.webhooks.api import DELIVERY_TIMEOUT_S, PostResult
+from payplat.webhooks.objects import DELIVERY_TIMEOUT_S, PostResult
 from payplat.webhooks.ssrf import Target
 
 MAX_RESPONSE_BYTES = 64 * 1024  # read (and dropped) so the connection ends cleanly

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from payplat.payments.dal.idempotency_items import claim_from, claim_put, get_claim
 from payplat.payments.idempotency import IdempotencyClaim, KeyTaken
-from payplat.webhooks.api import (
+from payplat.webhooks.objects import (
     ENDPOINT,
     EVENT,
     PENDING,

@@ -14,13 +14,15 @@ import copy
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel
+from pydantic import MISSING, BaseModel
 
 from payplat.clients.registry import AUTH_METHODS, GRANT_TYPES
 from payplat.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from payplat.payments import models as payments_models
 from payplat.payments.idempotency import MAX_IDEMPOTENCY_KEY
+from payplat.payments.models import Shape
 from payplat.payments.money import EXPONENTS
 from payplat.payments.requests import (
     ID_PATTERN,
@@ -33,6 +35,9 @@ from payplat.payments.requests import (
     CreateRefund,
 )
 from payplat.routes import ROUTES, SCOPES, Function, Route
+from payplat.webhooks import models as webhooks_models
+from payplat.webhooks.endpoints import CreateWebhookEndpoint, RedeliverEvent, RollWebhookSecret
+from payplat.webhooks.objects import EVENT_TYPES
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -40,25 +45,24 @@ HTML = "text/html"
 # Scopes no account holder can delegate (payplat.oauth.CLIENT_ONLY_SCOPES): only a client's
 # own registration grants them, so the authorization-code flow does not offer them.
 _CLIENT_ONLY_SCOPES = frozenset({"clients:manage"})
-_PAYMENT_STATUSES = ("requires_capture", "succeeded", "canceled", "failed")
-# The webhook event types (payplat.webhooks.EVENT_TYPES; written out here so the document
-# does not depend on the webhooks module, and a unit test keeps the two the same).
-EVENT_TYPES = (
-    "payment.created",
-    "payment.succeeded",
-    "payment.captured",
-    "payment.failed",
-    "payment.canceled",
-    "payment.expired",
-    "refund.created",
-)
-
 REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "create_payment": CreatePayment,
     "capture_payment": CapturePayment,
     "cancel_payment": CancelPayment,
     "create_refund": CreateRefund,
+    "create_webhook_endpoint": CreateWebhookEndpoint,
+    "roll_webhook_endpoint_secret": RollWebhookSecret,
+    "redeliver_event": RedeliverEvent,
 }
+# The objects the routes answer, by schema name; the examples below go with them.
+RESPONSE_MODELS: tuple[type[Shape], ...] = (
+    *payments_models.RESPONSE_MODELS,
+    *webhooks_models.RESPONSE_MODELS,
+    webhooks_models.EventData,
+)
+
+
+_REF_TEMPLATE = "#/components/schemas/{model}"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -157,16 +161,6 @@ _CURRENCY = {
     "type": "string",
     "enum": sorted(EXPONENTS),
     "description": "ISO 4217, upper case.",
-}
-
-_WEBHOOK_ENDPOINT_PROPERTIES: dict[str, Any] = {
-    "id": {"type": "string"},
-    "object": {"const": "webhook_endpoint"},
-    "url": {"type": "string"},
-    "enabled_events": {"type": "array", "items": {"type": "string"}},
-    "description": {"type": ["string", "null"]},
-    "status": {"type": "string", "enum": ["enabled"]},
-    "created": _TIMESTAMP,
 }
 
 
@@ -372,108 +366,9 @@ _REGISTERED_EXAMPLE = {
 @functools.cache
 def _schemas() -> dict[str, Any]:
     """Built once per process (the pydantic models' schemas among them); callers copy."""
-    payment_properties: dict[str, Any] = {
-        "id": {"type": "string"},
-        "object": {"const": "payment"},
-        "amount": _AMOUNT,
-        "currency": {"type": "string"},
-        "status": {"type": "string", "enum": list(_PAYMENT_STATUSES)},
-        "capture_method": {"type": "string", "enum": ["automatic", "manual"]},
-        "source_account": {"type": "string"},
-        "destination_account": {"type": "string"},
-        "amount_captured": _AMOUNT,
-        "amount_refunded": _AMOUNT,
-        "description": {"type": ["string", "null"]},
-        "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
-        "created": _TIMESTAMP,
-        "failure_code": {"type": "string", "description": "failed payments only"},
-        "capture_before": {
-            **_TIMESTAMP,
-            "description": "requires_capture only: released after this (7 days).",
-        },
-        "canceled_at": _TIMESTAMP,
-        "cancellation_reason": {
-            "type": ["string", "null"],
-            "enum": ["requested_by_customer", "expired", None],
-        },
-    }
     schemas: dict[str, Any] = {
         "Error": _ERROR,
         "OAuthError": _OAUTH_ERROR,
-        "Balance": _object(
-            ["currency", "available", "held"],
-            {
-                "currency": {"type": "string"},
-                "available": _AMOUNT,
-                "held": {**_AMOUNT, "description": "Authorized, awaiting capture."},
-            },
-        ),
-        "Account": _object(
-            ["id", "object", "currency", "balances", "created"],
-            {
-                "id": {"type": "string"},
-                "object": {"const": "account"},
-                "currency": {"type": "string"},
-                "balances": {"type": "array", "items": _ref("Balance")},
-                "created": _TIMESTAMP,
-            },
-            _ACCOUNT_EXAMPLE,
-        ),
-        "LedgerEntry": _object(
-            ["id", "object", "account", "bucket", "amount", "currency", "payment", "kind"],
-            {
-                "id": {"type": "string"},
-                "object": {"const": "ledger_entry"},
-                "account": {"type": "string"},
-                "bucket": {"type": "string", "enum": ["available", "held"]},
-                "amount": {**_AMOUNT, "description": "Into (or, negative, out of) the bucket."},
-                "currency": {"type": "string"},
-                "payment": {"type": "string"},
-                "kind": {
-                    "type": "string",
-                    "description": "payment, authorization, capture, cancel, expiry, refund",
-                },
-                "created": _TIMESTAMP,
-            },
-            _ENTRY_EXAMPLE,
-        ),
-        "Payment": _object(
-            [
-                "id",
-                "object",
-                "amount",
-                "currency",
-                "status",
-                "capture_method",
-                "source_account",
-                "destination_account",
-                "amount_captured",
-                "amount_refunded",
-                "description",
-                "metadata",
-                "created",
-            ],
-            payment_properties,
-            _PAYMENT_EXAMPLE,
-        ),
-        "Refund": _object(
-            ["id", "object", "payment", "amount", "currency", "status", "metadata", "created"],
-            {
-                "id": {"type": "string"},
-                "object": {"const": "refund"},
-                "payment": {"type": "string"},
-                "amount": _AMOUNT,
-                "currency": {"type": "string"},
-                "status": {"const": "succeeded"},
-                "reason": {
-                    "type": ["string", "null"],
-                    "enum": ["duplicate", "fraudulent", "requested_by_customer", None],
-                },
-                "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
-                "created": _TIMESTAMP,
-            },
-            _REFUND_EXAMPLE,
-        ),
         "AccountList": _list_of("Account", _ACCOUNT_EXAMPLE, "/v1/accounts"),
         "LedgerEntryList": _list_of(
             "LedgerEntry", _ENTRY_EXAMPLE, "/v1/accounts/acct_alice_eur/transactions"
@@ -735,116 +630,15 @@ def _schemas() -> dict[str, Any]:
             description="The page's own form: its hidden fields, the button pressed and, "
             "to sign in, what the account holder typed. Needs the page's CSRF cookie.",
         ),
-        "CreateWebhookEndpoint": _object(
-            ["url", "enabled_events"],
-            {
-                "url": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 2048,
-                    "description": "https, on a public address: see the SSRF rules in the "
-                    "webhooks guide (plain http to the loopback address on the local "
-                    "platform only).",
-                },
-                "enabled_events": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": len(EVENT_TYPES),
-                    "items": {"type": "string", "enum": [*EVENT_TYPES, "*"]},
-                    "description": 'Event types, or ["*"] for every type.',
-                },
-                "description": {"type": ["string", "null"], "maxLength": 1000},
-            },
-            {
-                "url": "https://partner.example/payplat/webhooks",
-                "enabled_events": ["payment.succeeded", "refund.created"],
-                "description": "Order fulfilment",
-            },
-            additionalProperties=False,
-        ),
-        "RollWebhookSecret": _object(
-            [],
-            {
-                "expires_in": {
-                    "type": ["integer", "null"],
-                    "minimum": 0,
-                    "maximum": 7 * 86_400,
-                    "description": "How long the current secret keeps signing next to the "
-                    "new one (default a day; 0 stops it at once).",
-                }
-            },
-            {"expires_in": 3600},
-            additionalProperties=False,
-        ),
-        "RedeliverEvent": _object([], {}, {}, additionalProperties=False),
-        "WebhookEndpoint": _object(
-            ["id", "object", "url", "enabled_events", "description", "status", "created"],
-            _WEBHOOK_ENDPOINT_PROPERTIES,
-            _WEBHOOK_ENDPOINT_EXAMPLE,
-        ),
-        "WebhookEndpointWithSecret": _object(
-            ["id", "object", "url", "enabled_events", "description", "status", "created", "secret"],
-            {
-                **_WEBHOOK_ENDPOINT_PROPERTIES,
-                "secret": {
-                    "type": "string",
-                    "description": "The signing secret (whsec_…). Shown only on create and "
-                    "roll: store it then.",
-                },
-            },
-            {**_WEBHOOK_ENDPOINT_EXAMPLE, "secret": "whsec_8Jq..."},
-        ),
-        "DeletedWebhookEndpoint": _object(
-            ["id", "object", "deleted"],
-            {
-                "id": {"type": "string"},
-                "object": {"const": "webhook_endpoint"},
-                "deleted": {"const": True},
-            },
-            {"id": _WEBHOOK_ENDPOINT_EXAMPLE["id"], "object": "webhook_endpoint", "deleted": True},
-        ),
         "WebhookEndpointList": _list_of(
             "WebhookEndpoint", _WEBHOOK_ENDPOINT_EXAMPLE, "/v1/webhook_endpoints"
-        ),
-        "Event": _object(
-            ["id", "object", "type", "created", "data"],
-            {
-                "id": {"type": "string"},
-                "object": {"const": "event"},
-                "type": {"type": "string", "enum": list(EVENT_TYPES)},
-                "created": _TIMESTAMP,
-                "data": _object(
-                    ["object"],
-                    {
-                        "object": {
-                            "anyOf": [_ref("Payment"), _ref("Refund")],
-                            "description": "The object the event is about, as the API "
-                            "showed it when the event was made.",
-                        }
-                    },
-                ),
-                "pending_webhooks": {
-                    "type": "integer",
-                    "minimum": 0,
-                    "description": "Deliveries to your endpoints not yet done (API only; "
-                    "not in deliveries).",
-                },
-            },
-            _EVENT_EXAMPLE,
-        ),
-        "EventRedelivery": _object(
-            ["id", "object", "redelivery"],
-            {
-                "id": {"type": "string"},
-                "object": {"const": "event"},
-                "redelivery": {"const": "queued"},
-            },
-            {"id": _EVENT_EXAMPLE["id"], "object": "event", "redelivery": "queued"},
         ),
         "EventList": _list_of("Event", _EVENT_EXAMPLE, "/v1/events"),
     }
     for name, model in REQUEST_MODELS.items():
         schemas[model.__name__] = _request_model_schema(name, model)
+    for model in RESPONSE_MODELS:
+        schemas[model.__name__] = _response_model_schema(model)
     return schemas
 
 
@@ -877,13 +671,20 @@ _REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "capture_payment": {"amount": 3000},
     "cancel_payment": {},
     "create_refund": {"amount": 1000, "reason": "requested_by_customer"},
+    "create_webhook_endpoint": {
+        "url": "https://partner.example/payplat/webhooks",
+        "enabled_events": ["payment.succeeded", "refund.created"],
+        "description": "Order fulfilment",
+    },
+    "roll_webhook_endpoint_secret": {"expires_in": 3600},
+    "redeliver_event": {},
 }
 
 
 def _request_model_schema(name: str, model: type[BaseModel]) -> dict[str, Any]:
     """The pydantic model's JSON schema, with what its validators check written in: metadata
     bounds, positive amounts, the currencies payplat settles."""
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema = model.model_json_schema(ref_template=_REF_TEMPLATE)
     properties = schema.get("properties", {})
     if "metadata" in properties:
         properties["metadata"] = {**copy.deepcopy(_METADATA), "default": {}}
@@ -897,6 +698,54 @@ def _request_model_schema(name: str, model: type[BaseModel]) -> dict[str, Any]:
     if "currency" in properties:
         properties["currency"] = {**properties["currency"], **_CURRENCY}
     schema["examples"] = [_REQUEST_EXAMPLES[name]]
+    return schema
+
+
+_RESPONSE_EXAMPLES: dict[str, dict[str, Any]] = {
+    "Account": _ACCOUNT_EXAMPLE,
+    "LedgerEntry": _ENTRY_EXAMPLE,
+    "Payment": _PAYMENT_EXAMPLE,
+    "Refund": _REFUND_EXAMPLE,
+    "WebhookEndpoint": _WEBHOOK_ENDPOINT_EXAMPLE,
+    "WebhookEndpointWithSecret": {**_WEBHOOK_ENDPOINT_EXAMPLE, "secret": "whsec_8Jq..."},
+    "DeletedWebhookEndpoint": {
+        "id": _WEBHOOK_ENDPOINT_EXAMPLE["id"],
+        "object": "webhook_endpoint",
+        "deleted": True,
+    },
+    "Event": _EVENT_EXAMPLE,
+    "EventRedelivery": {"id": _EVENT_EXAMPLE["id"], "object": "event", "redelivery": "queued"},
+}
+
+
+def _response_model_schema(model: type[Shape]) -> dict[str, Any]:
+    """The model's JSON schema as a component: nested models by reference (each is a
+    component of its own), every field required but the `MISSING` ones (which a body leaves
+    out when unset), no titles or defaults, and open to members added later (a client must
+    ignore what it does not know, so answers can grow without a new version)."""
+    schema = model.model_json_schema(mode="serialization", ref_template=_REF_TEMPLATE)
+    nested = set(schema.pop("$defs", {}))
+    unknown = nested - {m.__name__ for m in RESPONSE_MODELS}
+    if unknown:
+        raise AssertionError(f"{model.__name__} nests models with no component: {unknown}")
+    component: dict[str, Any] = _untitled(schema)
+    component.pop("additionalProperties", None)
+    for prop in component["properties"].values():
+        prop.pop("default", None)  # a default says nothing in an answer
+    component["required"] = [
+        name for name, info in model.model_fields.items() if info.default is not MISSING
+    ]
+    if model.__name__ in _RESPONSE_EXAMPLES:
+        component["examples"] = [_RESPONSE_EXAMPLES[model.__name__]]
+    return component
+
+
+def _untitled(schema: Any) -> Any:
+    """Without pydantic's generated titles (`"title": "Amount Captured"` says nothing)."""
+    if isinstance(schema, dict):
+        return {k: _untitled(v) for k, v in schema.items() if k != "title"}
+    if isinstance(schema, list):
+        return [_untitled(item) for item in schema]
     return schema
 
 
@@ -1496,7 +1345,9 @@ def _parameters() -> dict[str, Any]:
             "ending_before", object_id, "The page before this object id (newer objects)."
         ),
         "status": query(
-            "status", {"type": "string", "enum": list(_PAYMENT_STATUSES)}, "Only this status."
+            "status",
+            {"type": "string", "enum": list(get_args(payments_models.PaymentStatus))},
+            "Only this status.",
         ),
         "created_gte": query(
             "created[gte]",

@@ -30,6 +30,7 @@ from payplat.errors import (
     NotFound,
     PaymentFailed,
 )
+from payplat.payments import models
 from payplat.payments.idempotency import (
     Idempotency,
     IdempotencyClaim,
@@ -73,15 +74,14 @@ class Account:
         )
 
     def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "account",
-            "currency": self.currency,
-            "balances": [
-                {"currency": self.currency, "available": self.available, "held": self.held}
+        return models.Account(
+            id=self.id,
+            currency=self.currency,
+            balances=[
+                models.Balance(currency=self.currency, available=self.available, held=self.held)
             ],
-            "created": self.created,
-        }
+            created=self.created,
+        ).body()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,29 +121,34 @@ class Payment:
         return cls(**values)
 
     def public(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": self.id,
-            "object": "payment",
-            "amount": self.amount,
-            "currency": self.currency,
-            "status": self.status,
-            "capture_method": self.capture_method,
-            "source_account": self.source_account,
-            "destination_account": self.destination_account,
-            "amount_captured": self.amount_captured,
-            "amount_refunded": self.amount_refunded,
-            "description": self.description,
-            "metadata": dict(self.metadata),
-            "created": self.created,
-        }
+        return self.shape().body()
+
+    def shape(self) -> models.Payment:
+        """The payment as the API shows it: a failure code once failed, the capture deadline
+        while it awaits capture, the cancellation once canceled."""
+        optional: dict[str, Any] = {}
         if self.failure_code is not None:
-            body["failure_code"] = self.failure_code
+            optional["failure_code"] = self.failure_code
         if self.status == "requires_capture":
-            body["capture_before"] = self.expires_at
+            optional["capture_before"] = self.expires_at
         if self.canceled_at is not None:
-            body["canceled_at"] = self.canceled_at
-            body["cancellation_reason"] = self.cancellation_reason
-        return body
+            optional["canceled_at"] = self.canceled_at
+            optional["cancellation_reason"] = self.cancellation_reason
+        return models.Payment(
+            id=self.id,
+            amount=self.amount,
+            currency=self.currency,
+            status=self.status,  # type: ignore[arg-type]  # the state machine's four
+            capture_method=self.capture_method,  # type: ignore[arg-type]
+            source_account=self.source_account,
+            destination_account=self.destination_account,
+            amount_captured=self.amount_captured,
+            amount_refunded=self.amount_refunded,
+            description=self.description,
+            metadata=dict(self.metadata),
+            created=self.created,
+            **optional,
+        )
 
     def visible_to(self, owner: str) -> bool:
         return owner in (self.payer, self.payee)
@@ -178,17 +183,18 @@ class Refund:
         )
 
     def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "refund",
-            "payment": self.payment,
-            "amount": self.amount,
-            "currency": self.currency,
-            "status": "succeeded",
-            "reason": self.reason,
-            "metadata": dict(self.metadata),
-            "created": self.created,
-        }
+        return self.shape().body()
+
+    def shape(self) -> models.Refund:
+        return models.Refund(
+            id=self.id,
+            payment=self.payment,
+            amount=self.amount,
+            currency=self.currency,
+            reason=self.reason,  # type: ignore[arg-type]  # CreateRefund allows only these
+            metadata=dict(self.metadata),
+            created=self.created,
+        )
 
 
 @dataclass(frozen=True, slots=True)

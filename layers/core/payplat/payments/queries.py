@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from payplat.errors import InvalidRequest, NotFound
 from payplat.pagination import PageRequest, page, valid_id
+from payplat.payments import models
 from payplat.payments.ledger import Account, Ledger, Payment, Refund
 from payplat.principal import Principal
 
@@ -64,7 +65,9 @@ def list_transactions(
     after = None if request.starting_after is None else f"ENTRY#{request.starting_after}"
     records, has_more = store.entries(account_id, limit=request.limit, after=after)
     data = [
-        {key: _plain(value) for key, value in record.items() if key not in ("pk", "sk")}
+        models.LedgerEntry.model_validate(
+            {key: _plain(value) for key, value in record.items() if key not in ("pk", "sk")}
+        ).body()
         for record in records
     ]
     return page(data, has_more, f"/v1/accounts/{account_id}/transactions")

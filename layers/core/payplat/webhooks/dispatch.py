@@ -19,8 +19,9 @@ from datetime import datetime
 from typing import Any
 
 from payplat.observability import logger
+from payplat.payments import models as payments_models
 from payplat.payments.ledger import Payment
-from payplat.webhooks import ssrf
+from payplat.webhooks import models, ssrf
 from payplat.webhooks.objects import (
     CANCELED,
     DELIVERED,
@@ -116,13 +117,12 @@ class Dispatcher:
         made = []
         for event_type in types:
             event_id = event_id_for(audit_id, event_type, created_ms)
-            body = {
-                "id": event_id,
-                "object": "event",
-                "type": event_type,
-                "created": created_ms // 1000,
-                "data": {"object": subject},
-            }
+            body = models.Event(
+                id=event_id,
+                type=event_type,  # type: ignore[arg-type]  # one of AUDIT_TO_EVENTS' values
+                created=created_ms // 1000,
+                data=models.EventData(object=subject),
+            ).body()
             event = Event(
                 id=event_id,
                 type=event_type,
@@ -141,13 +141,15 @@ class Dispatcher:
             made.append(event.id)
         return made
 
-    def _subject(self, payment: Payment, details: Mapping[str, Any]) -> dict[str, Any] | None:
+    def _subject(
+        self, payment: Payment, details: Mapping[str, Any]
+    ) -> payments_models.Payment | payments_models.Refund | None:
         refund_id = details.get("refund")
         if refund_id is None:
-            return as_recorded(payment, details).public()
+            return as_recorded(payment, details).shape()
         for refund in self.ledger.refunds(payment.id):
             if refund.id == refund_id:
-                return refund.public()
+                return refund.shape()
         return None
 
     def _fan_out(self, event: Event) -> None:

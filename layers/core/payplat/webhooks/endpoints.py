@@ -18,7 +18,7 @@ from payplat.pagination import PageRequest, page, valid_id
 from payplat.payments.idempotency import Idempotency, IdempotencyClaim, KeyTaken, Outcome, replayed
 from payplat.payments.ledger import new_id
 from payplat.principal import Principal
-from payplat.webhooks import ssrf
+from payplat.webhooks import models, ssrf
 from payplat.webhooks.objects import (
     ALL_EVENTS,
     CANCELED,
@@ -53,13 +53,30 @@ class _Body(BaseModel):
 
 
 class CreateWebhookEndpoint(_Body):
-    url: StrictStr = Field(min_length=1, max_length=ssrf.MAX_URL_CHARS)
-    enabled_events: list[StrictStr] = Field(min_length=1, max_length=len(EVENT_TYPES))
+    url: StrictStr = Field(
+        min_length=1,
+        max_length=ssrf.MAX_URL_CHARS,
+        description="https, on a public address: see the SSRF rules in the webhooks guide "
+        "(plain http to the loopback address on the local platform only).",
+    )
+    enabled_events: list[StrictStr] = Field(
+        min_length=1,
+        max_length=len(EVENT_TYPES),
+        description='Event types, or ["*"] for every type.',
+        # Documented as an enum, checked by _enabled_events (for a clearer error).
+        json_schema_extra={"items": {"type": "string", "enum": [*EVENT_TYPES, ALL_EVENTS]}},
+    )
     description: StrictStr | None = Field(default=None, max_length=MAX_DESCRIPTION_CHARS)
 
 
 class RollWebhookSecret(_Body):
-    expires_in: StrictInt | None = Field(default=None, ge=0, le=MAX_ROLL_EXPIRY_S)
+    expires_in: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_ROLL_EXPIRY_S,
+        description="How long the current secret keeps signing next to the new one "
+        "(default a day; 0 stops it at once).",
+    )
 
 
 class RedeliverEvent(_Body):
@@ -149,7 +166,7 @@ class WebhookApi:
         if not self._store.delete_endpoint(principal.owner, endpoint.id):
             raise _no_endpoint(endpoint_id)
         _audit("webhook_endpoint.deleted", principal, endpoint)
-        return {"id": endpoint.id, "object": "webhook_endpoint", "deleted": True}
+        return models.DeletedWebhookEndpoint(id=endpoint.id).body()
 
     def roll_secret(
         self,
@@ -255,7 +272,7 @@ class WebhookApi:
             "webhook event redelivery queued",
             extra={"event": event.id, "endpoints": len(endpoints)},
         )
-        body = compact({"id": event.id, "object": "event", "redelivery": "queued"})
+        body = compact(models.EventRedelivery(id=event.id).body())
         claim = _claim(idempotency, body, now)
         if claim is not None:
             try:

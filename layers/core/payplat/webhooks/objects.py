@@ -9,24 +9,16 @@ import json
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 from payplat.payments.idempotency import IdempotencyClaim
 from payplat.payments.ledger import Payment, Refund
-from payplat.webhooks import ssrf
+from payplat.webhooks import models, ssrf
 
 # -- what partners see -------------------------------------------------------------------------
 
-EVENT_TYPES: tuple[str, ...] = (
-    "payment.created",
-    "payment.succeeded",
-    "payment.captured",
-    "payment.failed",
-    "payment.canceled",
-    "payment.expired",
-    "refund.created",
-)
-ALL_EVENTS = "*"
+EVENT_TYPES: tuple[str, ...] = get_args(models.EventType)
+ALL_EVENTS: str = get_args(models.AllEvents)[0]
 
 EVENT_RETENTION_S = 30 * 86_400  # events (and their delivery records) are kept 30 days
 RETRY_WINDOW_S = 3 * 86_400  # a delivery is retried for 3 days after its first attempt
@@ -75,9 +67,8 @@ class Endpoint:
         return [secret.value for secret in self.secrets if secret.live(now)]
 
     def public(self, *, with_secret: bool = False) -> dict[str, Any]:
-        body: dict[str, Any] = {
+        fields: dict[str, Any] = {
             "id": self.id,
-            "object": "webhook_endpoint",
             "url": self.url,
             "enabled_events": list(self.enabled_events),
             "description": self.description,
@@ -85,8 +76,8 @@ class Endpoint:
             "created": self.created,
         }
         if with_secret:
-            body["secret"] = self.secrets[0].value
-        return body
+            return models.WebhookEndpointWithSecret(**fields, secret=self.secrets[0].value).body()
+        return models.WebhookEndpoint(**fields).body()
 
 
 @dataclass(frozen=True, slots=True)

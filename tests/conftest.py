@@ -3,6 +3,7 @@ for the end-to-end tests and benchmarks, exactly as `make run` starts it)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -103,7 +104,15 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    state_dir = tmp_path_factory.mktemp("payplat-state")
+    with running_platform(tmp_path_factory.mktemp("payplat-state")) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def running_platform(state_dir: Path, **settings: str) -> Iterator[Platform]:
+    """`make run` in a subprocess (with `settings` as extra PAYPLAT_* variables), until the
+    block ends. The session's `platform` is one; a test needing another deployment setting
+    starts its own."""
     port, aws_port = free_port(), free_port()
     env = {
         key: value
@@ -122,6 +131,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         # The expiry sweep every 2 s (60 s by default): a test that makes an authorization
         # due sees it released without waiting.
         PAYPLAT_EXPIRY_INTERVAL_S="2",
+        **settings,
     )
     started = time.perf_counter()
     console = open(state_dir / "console.txt", "w")  # noqa: SIM115

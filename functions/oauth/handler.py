@@ -1,9 +1,10 @@
-"""λ oauth: the authorization server — token, authorize (login and consent pages), introspect,
-revoke, dynamic registration, metadata and JWKS."""
+"""λ oauth: the authorization server — token, pushed authorization requests, authorize (login
+and consent pages), introspect, revoke, dynamic registration, metadata and JWKS."""
 
 from __future__ import annotations
 
 import json
+import time
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +20,8 @@ from payplat.config import OAuthSettings, load
 from payplat.errors import OAuthError
 from payplat.gateway.dal.rate_limit_table import DynamoBucketStore
 from payplat.gateway.dal.wiring import dynamo_gate
+from payplat.gateway.dpop import Proof
+from payplat.gateway.nonces import HEADER as NONCE_HEADER
 from payplat.gateway.plans import DEFAULT_PLANS, INTERNAL_PLANS
 from payplat.gateway.revocation import Revoker
 from payplat.http import (
@@ -32,7 +35,7 @@ from payplat.http import (
     make_resolver,
     origin,
 )
-from payplat.oauth import authorize, pages, registration, token_services
+from payplat.oauth import authorize, pages, par, registration, token_services
 from payplat.oauth import token_endpoint as oauth
 from payplat.oauth.authserver import AuthServer
 from payplat.oauth.client_auth import presented
@@ -46,7 +49,12 @@ from payplat.payments.dal.ledger_table import DynamoLedgerStore
 from payplat.routes import Function
 
 settings = load(OAuthSettings)
-gate = dynamo_gate(settings.clients_table, settings.rate_limits_table, settings.config_cache_ttl_s)
+gate = dynamo_gate(
+    settings.clients_table,
+    settings.rate_limits_table,
+    settings.config_cache_ttl_s,
+    dpop_nonce=settings.dpop_nonce,
+)
 clients = DynamoClientStore(settings.clients_table)  # uncached: registration management
 buckets = DynamoBucketStore(settings.rate_limits_table)
 tokens = DynamoTokenStore(settings.tokens_table)
@@ -64,6 +72,7 @@ server = AuthServer(
     assertions=tokens,
     accounts=DynamoLedgerStore(settings.ledger_table).accounts_of,
     login_throttle=gate.admit_login,
+    pushed=tokens,
 )
 app = make_resolver(Function.OAUTH)
 
@@ -83,8 +92,29 @@ def token() -> Response[str]:
     form = form_body(app)
     credentials = presented(app.current_event.headers.get("authorization"), form)
     caller = origin(app)
+    proof = oauth.token_proof(
+        settings,
+        app.current_event.headers.get("dpop"),
+        now=time.time(),
+        client_id=credentials.client_id,
+        grant_type=form.get("grant_type", ""),
+        origin=caller,
+        nonces=gate.nonces,
+    )
+    _throttle(credentials.client_id, proof)
+    headers = dict(NO_STORE)
+    if proof is not None and gate.nonces is not None:
+        headers[NONCE_HEADER] = gate.nonces.current()  # the one to use next
+    return json_response(200, oauth.token(server, form, credentials, caller, proof), headers)
+
+
+@bind(app, "par")
+def pushed_authorization_request() -> Response[str]:
+    """RFC 9126: authenticated and throttled exactly as the token endpoint is."""
+    form = form_body(app)
+    credentials = presented(app.current_event.headers.get("authorization"), form)
     _throttle(credentials.client_id)
-    return json_response(200, oauth.token(server, form, credentials, caller), NO_STORE)
+    return json_response(201, par.push(server, form, credentials, origin(app)), NO_STORE)
 
 
 @bind(app, "introspect")
@@ -110,9 +140,10 @@ def _authenticated_client(form: dict[str, str]) -> Client:
     return server.authenticate(credentials).client
 
 
-def _throttle(client_id: str) -> None:
-    """Per source IP and per claimed client id, before any credential is checked."""
-    headers = gate.admit_token_request(client_id, origin(app))
+def _throttle(client_id: str, proof: Proof | None = None) -> None:
+    """Per source IP and per claimed client id, before any credential is checked (and the
+    DPoP proof's one use, in the same write)."""
+    headers = gate.admit_token_request(client_id, origin(app), proof)
     # The claimed id, admitted by the gate: the request log line names it (Contributor
     # Insights ranks partners by it).
     app.append_context(**{RESPONSE_HEADERS: headers, CLIENT_ID: client_id})
@@ -310,7 +341,9 @@ def _plan_exists(name: str) -> bool:
 
 @bind(app, "oauth_metadata")
 def metadata() -> Response[str]:
-    return json_response(200, oauth.metadata(settings), _PUBLIC_CACHE)
+    return json_response(
+        200, oauth.metadata(settings, require_par=settings.require_par), _PUBLIC_CACHE
+    )
 
 
 @bind(app, "jwks")

@@ -14,6 +14,7 @@ from payplat.api import openapi
 from payplat.audit.metrics import IDEMPOTENT_REPLAYS
 from payplat.config import PaymentsSettings, load
 from payplat.errors import InvalidRequest
+from payplat.gateway.access import Presented
 from payplat.gateway.dal.wiring import dynamo_gate
 from payplat.http import (
     JSON,
@@ -58,7 +59,12 @@ from payplat.webhooks.endpoints import (
 )
 
 settings = load(PaymentsSettings)
-gate = dynamo_gate(settings.clients_table, settings.rate_limits_table, settings.config_cache_ttl_s)
+gate = dynamo_gate(
+    settings.clients_table,
+    settings.rate_limits_table,
+    settings.config_cache_ttl_s,
+    dpop_nonce=settings.dpop_nonce,
+)
 store = DynamoLedgerStore(settings.ledger_table)
 ledger = Ledger(store)
 webhook_api = WebhookApi(
@@ -72,11 +78,19 @@ M = TypeVar("M", bound=BaseModel)
 
 def admit(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[str]:
     """Every protected route: the caller, its scope (re-checked behind the authorizer's
-    cached policy), its rate limits, quotas and revocation — before the route runs."""
+    cached policy), a DPoP-bound token's proof, its rate limits, quotas and revocation —
+    before the route runs."""
     route = current_route(app)
     if route is not None and route.protected:
-        context = app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}
-        principal, headers = gate.admit(route, context, origin(app))
+        event = app.current_event
+        context = event.raw_event.get("requestContext", {}).get("authorizer") or {}
+        presented = Presented(
+            method=event.http_method,
+            url=base_url() + event.path,
+            authorization=event.headers.get("authorization"),
+            dpop=event.headers.get("dpop"),
+        )
+        principal, headers = gate.admit(route, context, origin(app), presented)
         app.append_context(**{PRINCIPAL: principal, RESPONSE_HEADERS: headers})
     return next_middleware(app)
 

@@ -78,6 +78,10 @@ _PUBLIC_ROUTE_REASONS = {
         "RFC 6749 token endpoint: the client authenticates with its credentials in the "
         "request, checked by the oauth function, before any token exists"
     ),
+    "par": (
+        "RFC 9126 pushed authorization request endpoint: the client authenticates with its "
+        "credentials in the request, as at the token endpoint, checked by the oauth function"
+    ),
     "authorize": (
         "RFC 6749 authorization endpoint: the account holder's browser reaches it before any "
         "token exists; the oauth function checks the client and redirect URI and shows its "

@@ -22,6 +22,7 @@ from infra.constructs.names import (
     AUDIT_FORWARDER,
     AUDIT_SEALER,
     AUTHORIZER,
+    DPOP_NONCE_CONTEXT,
     EXPIRER,
     HANDLER,
     JWKS_PATH,
@@ -31,6 +32,7 @@ from infra.constructs.names import (
     OAUTH,
     PAYMENTS,
     REFRESH_TOKEN_TTL_S,
+    REQUIRE_PAR_CONTEXT,
     RUNTIME,
     SERVICE_NAME,
     WEBHOOK_DISPATCHER,
@@ -256,13 +258,31 @@ class Functions(Construct):
                 Env.SIGNING_KEY_ID: signing_key.key_arn,
                 Env.ACCESS_TOKEN_TTL_S: str(ACCESS_TOKEN_TTL_S),
                 Env.REFRESH_TOKEN_TTL_S: str(REFRESH_TOKEN_TTL_S),
+                Env.REQUIRE_PAR: self._context_flag(REQUIRE_PAR_CONTEXT),
+                Env.DPOP_NONCE: self._context_flag(DPOP_NONCE_CONTEXT),
             },
         )
         signing_key.grant_sign(oauth.role)
         return oauth
 
+    def _context_flag(self, name: str) -> str:
+        """A deployment switch as the functions read it ("true"/"false"), from the context
+        value: a boolean from cdk.json, a string from `-c` on the CLI; off when unset."""
+        value = self.node.try_get_context(name)
+        if value is None or isinstance(value, bool):
+            return "true" if value else "false"
+        if str(value).strip().lower() not in ("true", "false"):
+            raise ValueError(f"context {name} must be true or false, not {value!r}")
+        return str(value).strip().lower()
+
     def _build_payments(self, deliveries: sqs.IQueue) -> PayplatFunction:
-        payments = self._build(PAYMENTS, {WEBHOOK_QUEUE.env: deliveries.queue_url})
+        payments = self._build(
+            PAYMENTS,
+            {
+                WEBHOOK_QUEUE.env: deliveries.queue_url,
+                Env.DPOP_NONCE: self._context_flag(DPOP_NONCE_CONTEXT),
+            },
+        )
         _grant_send(payments, deliveries)  # a redelivery queues its first attempt
         return payments
 

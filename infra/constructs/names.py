@@ -40,6 +40,12 @@ JWKS_PATH = ROUTES_BY_NAME["jwks"].path
 ACCESS_TOKEN_TTL_S = 600
 # Explicit (it is also OAuthSettings' default) so the template shows what partners get.
 REFRESH_TOKEN_TTL_S = 14 * 86_400
+# `cdk deploy -c requirePar=true`: every client must push its authorization requests
+# (RFC 9126), not only those registered with require_pushed_authorization_requests.
+REQUIRE_PAR_CONTEXT = "requirePar"
+# `cdk deploy -c dpopNonce=true`: DPoP proofs must carry a server nonce (RFC 9449 §8-9), at
+# the token endpoint and the resource routes.
+DPOP_NONCE_CONTEXT = "dpopNonce"
 
 AUTHORIZER_CACHE_TTL_S = 300  # DESIGN: policy cached <= 300 s
 STAGE_THROTTLE_RATE_RPS = 100

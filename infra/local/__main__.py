@@ -1,7 +1,9 @@
 """`make run`: the whole platform on this machine, moto as the embedded AWS.
 
 Environment: PAYPLAT_PORT (gateway, default 8000), PAYPLAT_AWS_PORT (moto, default 8010),
-PAYPLAT_STATE_DIR (default .payplat), PAYPLAT_AUTHORIZER_CACHE_TTL_S (default 300).
+PAYPLAT_STATE_DIR (default .payplat), PAYPLAT_AUTHORIZER_CACHE_TTL_S (default 300),
+PAYPLAT_REQUIRE_PAR (default false: true makes every client push its authorization requests),
+PAYPLAT_DPOP_NONCE (default false: true makes DPoP proofs carry a server nonce).
 """
 
 from __future__ import annotations

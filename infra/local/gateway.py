@@ -10,6 +10,7 @@ import importlib
 import re
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -150,6 +151,7 @@ class LocalGateway:
         try:
             result = self._functions[route.function.value](event)
         except Exception:  # a crashed function is a 502, as in API Gateway
+            traceback.print_exc()  # and, as Lambda would log it, its traceback on the console
             return self._gateway_response("DEFAULT_5XX", request_id)
         return _http_response(result, request_id)
 

@@ -53,6 +53,10 @@ def environment(base_url: str, aws_url: str) -> dict[str, str]:
         Env.WEBHOOK_RETRY_BASE_S: (
             os.environ.get(Env.WEBHOOK_RETRY_BASE_S) or LOCAL_WEBHOOK_RETRY_BASE_S
         ),
+        # `PAYPLAT_REQUIRE_PAR=true make run`: every client must push (RFC 9126).
+        Env.REQUIRE_PAR: os.environ.get(Env.REQUIRE_PAR, ""),
+        # `PAYPLAT_DPOP_NONCE=true make run`: DPoP proofs must carry a nonce (RFC 9449 §8).
+        Env.DPOP_NONCE: os.environ.get(Env.DPOP_NONCE, ""),
     }
 
 

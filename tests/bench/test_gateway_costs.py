@@ -8,7 +8,9 @@ table, never asserted against a time.
   POST /oauth/token <= 3, <= 2 with the client record warm);
 - handler import time as a ratio to `import boto3` (authorizer target <= 0.8x);
 - limiter admission in real time: admitted vs allowed when 16 threads hammer one client for
-  3 s (target 100 %, no over-admission; exactness itself is an e2e test on a frozen clock).
+  3 s (target 100 %, no over-admission; exactness itself is an e2e test on a frozen clock);
+- DPoP: AWS calls per bound GET (target: the bearer GET's 2), the warm authorizer with a
+  bound and a bearer token, and one proof check in the gate.
 """
 
 from __future__ import annotations
@@ -318,3 +320,102 @@ def test_payment_costs(inproc: tuple[Any, CallCounter]) -> None:
         f"{payment_rate:.0f}/s vs {raw_rate:.0f}/s = {payment_rate / raw_rate:.2f}",
         f"({admitted}/{rounds} admitted)",
     )
+
+
+def test_dpop_costs(inproc: tuple[Any, CallCounter]) -> None:
+    """A DPoP-bound GET against a bearer GET: AWS calls (the proof's one use rides on the
+    limiter's write: a TransactWriteItems instead of an UpdateItem, still one call), the
+    warm authorizer with each kind of token, and one proof check in the gate."""
+    from joserfc.jwk import ECKey
+
+    from payplat.gateway import dpop
+
+    platform, counter = inproc
+    key = ECKey.generate_key("P-256")
+    token_url = f"{platform.base_url}/oauth/token"
+    url = f"{platform.base_url}/v1/payments"
+
+    def proof(method: str, target: str, access: str | None = None) -> str:
+        return _dpop_proof(key, method, target, access)
+
+    credentials = platform.local["clients"]["merchant"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        response = requests.post(
+            token_url,
+            data={"grant_type": "client_credentials"},
+            auth=(credentials["client_id"], credentials["client_secret"]),
+            headers={"DPoP": proof("POST", token_url)},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        bound = response.json()["access_token"]
+        bearer = token(platform)
+        for access, scheme in ((bound, "DPoP"), (bearer, "Bearer")):  # policies cached
+            extra = {"DPoP": proof("GET", url, access)} if scheme == "DPoP" else {}
+            headers = {"Authorization": f"{scheme} {access}", **extra}
+            assert requests.get(url, headers=headers, timeout=10).status_code == 200
+        counter.take()
+        headers = {"Authorization": f"DPoP {bound}", "DPoP": proof("GET", url, bound)}
+        assert requests.get(url, headers=headers, timeout=10).status_code == 200
+        dpop_get = counter.take()
+        requests.get(url, headers={"Authorization": f"Bearer {bearer}"}, timeout=10)
+        bearer_get = counter.take()
+
+    handler = sys.modules["functions.authorizer.handler"]
+    bound_event = load_event("authorizer_request")
+    bound_event["headers"]["Authorization"] = f"DPoP {bound}"
+    bearer_event = load_event("authorizer_request")
+    bearer_event["headers"]["Authorization"] = f"Bearer {bearer}"
+    one_proof = proof("GET", url, bound)
+
+    def check() -> object:
+        return dpop.verify_proof(
+            one_proof, method="GET", url=url, now=time.time(), access_token=bound
+        )
+
+    from payplat.audit import events as audit
+
+    sinks = list(audit._sinks)
+    audit.set_sinks(lambda line: None)
+    rounds = 2000
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            timings = {
+                name: min(timeit.repeat(call, number=rounds, repeat=5)) / rounds * 1e6
+                for name, call in (
+                    ("bound", lambda: handler.lambda_handler(bound_event, None)),
+                    ("bearer", lambda: handler.lambda_handler(bearer_event, None)),
+                    ("proof", check),
+                )
+            }
+    finally:
+        audit.set_sinks(*sinks)
+
+    def fmt(calls: Counter[str]) -> str:
+        return f"{sum(calls.values())} ({', '.join(f'{k} {v}' for k, v in sorted(calls.items()))})"
+
+    row("AWS calls: GET /v1/payments, DPoP-bound, warm", fmt(dpop_get), "= bearer (2)")
+    row("AWS calls: GET /v1/payments, bearer, warm", fmt(bearer_get), "<= 2")
+    row("authorizer warm, DPoP-bound token", f"{timings['bound']:.0f} us", "")
+    row("authorizer warm, bearer token", f"{timings['bearer']:.0f} us", "")
+    row("DPoP proof check (ES256, in the gate)", f"{timings['proof']:.0f} us", "")
+
+
+def _dpop_proof(key: Any, method: str, target: str, access: str | None = None) -> str:
+    """A DPoP proof made with joserfc (not payplat's code)."""
+    import uuid
+
+    from joserfc import jwt as jose_jwt
+
+    from payplat.gateway import dpop
+
+    claims: dict[str, Any] = {
+        "jti": str(uuid.uuid4()),
+        "htm": method,
+        "htu": target,
+        "iat": int(time.time()),
+    }
+    if access is not None:
+        claims["ath"] = dpop.token_hash(access)
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
+    return str(jose_jwt.encode(header, claims, key))

@@ -266,7 +266,7 @@ def _authorization(fixtures: Fixtures, name: str, scope: str | None) -> str | No
         return f"Bearer {fixtures.admin}"
     if scope is not None:
         return f"Bearer {fixtures.token}"
-    if name in ("token", "introspect", "revoke"):
+    if name in ("token", "par", "introspect", "revoke"):
         return fixtures.basic
     if name == "delete_registration":
         return f"Bearer {fixtures.doomed[1]}"

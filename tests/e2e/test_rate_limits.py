@@ -26,7 +26,7 @@ from payplat.errors import AuthenticationFailed
 from payplat.gateway.access import Gate
 from payplat.gateway.dal.rate_limit_table import DynamoBucketStore
 from payplat.gateway.enforce import LimiterDown
-from payplat.gateway.limiter import Charge, RateLimiter
+from payplat.gateway.limiter import Charge, ProofReplayed, ProofUse, RateLimiter
 from payplat.gateway.plans import CachedPlans, Limits
 from payplat.routes import ROUTES_BY_NAME, Function, Route
 from tests.conftest import CONFIG_CACHE_TTL_S, AuditCapture, Platform, payplat_cli
@@ -341,3 +341,34 @@ def test_a_revocation_raised_by_the_gate_is_an_authentication_failure(aws: Aws) 
     context = {"client_id": client.client_id, "scope": "payments:read", "jti": "jti-x", "iat": 5}
     with pytest.raises(AuthenticationFailed):
         gate.admit(ROUTES_BY_NAME["list_payments"], context, audit.Origin())
+
+
+def test_a_dpop_proof_rides_on_the_charge_and_is_admitted_once(aws: Aws) -> None:
+    """Sixteen 'containers' present the same proof at once: the proof's record is a Put in
+    the same TransactWriteItems as the charge, so exactly one request is admitted, and the
+    refused ones charge nothing."""
+    limits = Limits("dpop-once", rate_per_s=10, burst=100, shards=1)
+    subject = f"dpop-{uuid.uuid4().hex[:8]}"
+    proof = ProofUse(f"DPOP#{uuid.uuid4().hex}", int(time.time()) + 120)
+    clock = FrozenClock()
+    limiters = [RateLimiter(buckets(aws), clock) for _ in range(THREADS)]
+    outcomes: list[str] = []
+    ready = threading.Barrier(THREADS)
+
+    def present(limiter: RateLimiter) -> None:
+        ready.wait()
+        try:
+            decision = limiter.check([limiter.charge("dpop", subject, limits)], proof)
+            outcomes.append("admitted" if decision.admitted else "limited")
+        except ProofReplayed:
+            outcomes.append("replayed")
+
+    threads = [threading.Thread(target=present, args=(limiter,)) for limiter in limiters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["admitted"] + ["replayed"] * (THREADS - 1)
+    # One charge only: the bucket's next request finds 99 of 100 left, and takes one.
+    after = RateLimiter(buckets(aws), clock).check([limiters[0].charge("dpop", subject, limits)])
+    assert after.admitted and after.remaining == 98

@@ -155,6 +155,7 @@ def test_the_authorization_server_routes_are_public_but_registration(
     # Then they are the authorization server's endpoints, every one served by oauth
     assert set(methods) == {
         ("POST", "/oauth/token"),
+        ("POST", "/oauth/par"),
         ("GET", "/oauth/authorize"),
         ("POST", "/oauth/authorize"),
         ("POST", "/oauth/introspect"),

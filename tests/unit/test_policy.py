@@ -255,7 +255,7 @@ def test_valid_token_is_allowed_with_a_gateway_safe_context(issue, verifier, aud
     # Then the call is allowed and the context carries only str/int (API Gateway's rule)
     assert is_allowed(policy, METHOD_ARN)
     context = policy["context"]
-    assert set(context) == {"client_id", "sub", "scope", "jti", "exp", "iat", "plan"}
+    assert set(context) == {"client_id", "sub", "scope", "jti", "exp", "iat", "plan", "jkt"}
     assert all(type(value) in (str, int) for value in context.values())
     assert context == {
         "client_id": "client-abc",
@@ -265,6 +265,7 @@ def test_valid_token_is_allowed_with_a_gateway_safe_context(issue, verifier, aud
         "exp": context["exp"],
         "iat": context["iat"],
         "plan": "",  # this token names no plan; the backend reads the client's live plan
+        "jkt": "",  # a bearer token: bound to no DPoP key
     }
     assert isinstance(context["exp"], int)
     assert context["exp"] - context["iat"] == 600

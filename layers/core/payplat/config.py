@@ -36,6 +36,8 @@ class Env:
     CONFIG_CACHE_TTL_S = "PAYPLAT_CONFIG_CACHE_TTL_S"
     JWKS_MIN_REFRESH_S = "PAYPLAT_JWKS_MIN_REFRESH_S"
     LOCAL_MODE = "PAYPLAT_LOCAL"
+    DPOP_NONCE = "PAYPLAT_DPOP_NONCE"  # RFC 9449 §8-9: DPoP proofs must carry a nonce
+    REQUIRE_PAR = "PAYPLAT_REQUIRE_PAR"  # RFC 9126 §5: pushed authorization requests only
     WEBHOOKS_TABLE = "PAYPLAT_WEBHOOKS_TABLE"
     WEBHOOK_QUEUE_URL = "PAYPLAT_WEBHOOK_QUEUE_URL"  # deliveries waiting for their attempt
     WEBHOOK_DLQ_URL = "PAYPLAT_WEBHOOK_DLQ_URL"  # deliveries given up on
@@ -84,6 +86,11 @@ class OAuthSettings(TokenSettings):
     config_cache_ttl_s: int = setting(Env.CONFIG_CACHE_TTL_S, default=30, low=0, high=3600)
     # Local mode: loopback (http) redirect URIs may be registered; never set in AWS.
     local: str = setting(Env.LOCAL_MODE, default="")
+    # Every client must push its authorization requests (RFC 9126), not only those
+    # registered with require_pushed_authorization_requests.
+    require_par: bool = setting(Env.REQUIRE_PAR, default=False)
+    # DPoP proofs must carry a server nonce (RFC 9449 §8): at the token endpoint here.
+    dpop_nonce: bool = setting(Env.DPOP_NONCE, default=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,8 @@ class PaymentsSettings:
     webhook_queue_url: str = setting(Env.WEBHOOK_QUEUE_URL, default="")
     # Local mode: webhook URLs may be http on loopback; never set in AWS.
     local: str = setting(Env.LOCAL_MODE, default="")
+    # DPoP proofs must carry a server nonce (RFC 9449 §9): at the resource routes here.
+    dpop_nonce: bool = setting(Env.DPOP_NONCE, default=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +180,15 @@ def from_mapping(settings: type[S], environ: Mapping[str, str]) -> S:
     return settings(**values)
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
 def _convert(name: str, raw: str, kind: Any, metadata: Mapping[str, Any]) -> Any:
+    if kind in (bool, "bool"):
+        if raw.strip().lower() not in _TRUE | _FALSE:
+            raise SettingsError(f"{name} must be true or false")
+        return raw.strip().lower() in _TRUE
     if kind in (int, "int"):
         try:
             number = int(raw)

@@ -14,6 +14,7 @@ class OAuthError(Exception):
         self.error = error
         self.description = description
         self.status = status
+        self.headers: dict[str, str] = {}  # what the answer must carry (DPoP-Nonce)
 
 
 class InvalidClient(OAuthError):
@@ -54,6 +55,25 @@ class AuthenticationFailed(ApiError):
     status = 401
     type = "authentication_error"
     code = "invalid_token"
+
+
+class InvalidDpopProof(AuthenticationFailed):
+    """401 for a DPoP-bound token whose request's proof fails (RFC 9449 §7.1): the challenge
+    says DPoP, and `reason` is the short code audited."""
+
+    code = "invalid_dpop_proof"
+
+    def __init__(
+        self, message: str, *, reason: str, algorithms: str, nonce: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        # A missing or old nonce (RFC 9449 §9): use_dpop_nonce, with the nonce to use.
+        error = "use_dpop_nonce" if reason == "use_dpop_nonce" else "invalid_dpop_proof"
+        self.code = error
+        self.headers = {"WWW-Authenticate": f'DPoP error="{error}", algs="{algorithms}"'}
+        if nonce is not None:
+            self.headers["DPoP-Nonce"] = nonce
 
 
 class PermissionDenied(ApiError):

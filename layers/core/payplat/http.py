@@ -165,7 +165,7 @@ def api_error_response(
 ) -> Response[str]:
     status = status or error.status
     headers = {**NO_STORE, **extra_headers(app, error)}
-    if status in _CHALLENGE_ERRORS:
+    if status in _CHALLENGE_ERRORS and "WWW-Authenticate" not in headers:  # DPoP's own
         headers["WWW-Authenticate"] = f'Bearer realm="payplat", error="{_CHALLENGE_ERRORS[status]}"'
     body = {
         "error": {

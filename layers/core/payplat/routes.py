@@ -64,6 +64,8 @@ ROUTES: tuple[Route, ...] = (
     Route("oauth_metadata", "GET", "/.well-known/oauth-authorization-server", Function.OAUTH),
     Route("jwks", "GET", "/.well-known/jwks.json", Function.OAUTH),
     Route("token", "POST", "/oauth/token", Function.OAUTH),
+    # RFC 9126: the client authenticates as at the token endpoint, in the function.
+    Route("par", "POST", "/oauth/par", Function.OAUTH),
     Route("authorize", "GET", "/oauth/authorize", Function.OAUTH),
     Route("authorize_submit", "POST", "/oauth/authorize", Function.OAUTH),
     Route("introspect", "POST", "/oauth/introspect", Function.OAUTH),

@@ -307,6 +307,18 @@ _REGISTRATION_PROPERTIES: dict[str, Any] = {
         "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
     },
     "plan": {"type": "string", "default": "standard", "description": "A plan in force."},
+    "require_pushed_authorization_requests": {
+        "type": "boolean",
+        "default": False,
+        "description": "RFC 9126 §6: the authorize page accepts this client's requests only "
+        "pushed to /oauth/par first. An update may turn it on, never off (left out, it stays).",
+    },
+    "dpop_bound_access_tokens": {
+        "type": "boolean",
+        "default": False,
+        "description": "RFC 9449 §5.2: token requests without a DPoP proof are refused "
+        "(invalid_dpop_proof). An update may turn it on, never off (left out, it stays).",
+    },
 }
 _REGISTRATION_EXAMPLE = {
     "client_name": "Bob's bookkeeping",
@@ -331,6 +343,8 @@ _REGISTRATION_RESPONSE: dict[str, Any] = {
         "description": "Where to read, update or delete this registration (RFC 7592).",
     },
     "jwks": {"type": "object"},
+    "require_pushed_authorization_requests": {"type": "boolean"},
+    "dpop_bound_access_tokens": {"type": "boolean"},
     "previous_secret_expires_at": {
         **_TIMESTAMP,
         "description": "Until when the secret before the last rotation keeps working.",
@@ -411,7 +425,11 @@ def _schemas() -> dict[str, Any]:
                     "type": "string",
                     "description": "An RFC 9068 JWT (ES256, typ at+jwt).",
                 },
-                "token_type": {"const": "Bearer"},
+                "token_type": {
+                    "type": "string",
+                    "enum": ["Bearer", "DPoP"],
+                    "description": "DPoP when the request carried a DPoP proof (RFC 9449 §5).",
+                },
                 "expires_in": {"type": "integer", "description": "Seconds."},
                 "scope": {"type": "string"},
                 "refresh_token": {
@@ -425,6 +443,56 @@ def _schemas() -> dict[str, Any]:
                 "token_type": "Bearer",
                 "expires_in": 600,
                 "scope": "payments:read",
+            },
+        ),
+        "PushedAuthorizationRequest": _object(
+            ["response_type", "state"],
+            {
+                "response_type": {"type": "string", "enum": ["code", "token"]},
+                "redirect_uri": {
+                    "type": "string",
+                    "description": "Exactly as registered; may be left out when the client "
+                    "registered one.",
+                },
+                "scope": {
+                    "type": "string",
+                    "description": "Space-separated; no scope asks for all the client may be "
+                    "granted.",
+                },
+                "state": {"type": "string", "minLength": 1, "maxLength": 512},
+                "code_challenge": {
+                    "type": "string",
+                    "description": "PKCE (required for code): BASE64URL(SHA256(code_verifier)).",
+                },
+                "code_challenge_method": {"type": "string", "enum": ["S256"]},
+                **_CLIENT_AUTH_FIELDS,
+            },
+            {
+                "response_type": "code",
+                "redirect_uri": "https://books.example/callback",
+                "scope": "accounts:read",
+                "state": "xyz-123",
+                "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                "code_challenge_method": "S256",
+            },
+            description="RFC 9126 §2.1: the authorization request's parameters, checked as "
+            "the authorize page checks them, and the client's authentication as at the token "
+            "endpoint. request_uri is refused.",
+        ),
+        "PushedAuthorizationResponse": _object(
+            ["request_uri", "expires_in"],
+            {
+                "request_uri": {
+                    "type": "string",
+                    "pattern": "^urn:ietf:params:oauth:request_uri:",
+                    "description": "Send the browser to the authorize page with client_id and "
+                    "this; it works once.",
+                },
+                "expires_in": {"type": "integer", "description": "Seconds (60)."},
+            },
+            {
+                "request_uri": "urn:ietf:params:oauth:request_uri:6esc_11ACC5bwc014ltc14eY22c",
+                "expires_in": 60,
             },
         ),
         "TokenRequestForIntrospection": _object(
@@ -446,7 +514,12 @@ def _schemas() -> dict[str, Any]:
                 "scope": {"type": "string"},
                 "client_id": {"type": "string"},
                 "sub": {"type": "string"},
-                "token_type": {"type": "string", "enum": ["Bearer", "refresh_token"]},
+                "token_type": {"type": "string", "enum": ["Bearer", "DPoP", "refresh_token"]},
+                "cnf": {
+                    "type": "object",
+                    "description": "DPoP-bound tokens (RFC 9449 §6.2): the key's thumbprint.",
+                    "properties": {"jkt": {"type": "string"}},
+                },
                 "exp": _TIMESTAMP,
                 "iat": _TIMESTAMP,
                 "nbf": _TIMESTAMP,
@@ -489,6 +562,12 @@ def _schemas() -> dict[str, Any]:
                 "issuer": {"type": "string"},
                 "authorization_endpoint": {"type": "string"},
                 "token_endpoint": {"type": "string"},
+                "pushed_authorization_request_endpoint": {"type": "string"},
+                "require_pushed_authorization_requests": {"type": "boolean"},
+                "dpop_signing_alg_values_supported": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                },
                 "jwks_uri": {"type": "string"},
                 "registration_endpoint": {"type": "string"},
                 "introspection_endpoint": {"type": "string"},
@@ -1024,18 +1103,39 @@ SPECS: dict[str, Spec] = {
             "unsupported_grant_type or invalid_scope."
         ),
     ),
+    "par": Spec(
+        "Push an authorization request (RFC 9126)",
+        "OAuth",
+        description="The authorization request's parameters, posted by the client itself "
+        "(authenticated and throttled as at the token endpoint) instead of through the "
+        "browser. Send the browser to the authorize page with client_id and the request_uri "
+        "answered: it works once, within expires_in.",
+        ok="201",
+        ok_description="Pushed.",
+        ok_schema="PushedAuthorizationResponse",
+        request="PushedAuthorizationRequest",
+        request_media=FORM,
+        request_required=True,
+        errors=_client_auth_errors(
+            bad_request="invalid_request (request_uri is refused), invalid_scope, "
+            "unauthorized_client or unsupported_response_type."
+        ),
+    ),
     "authorize": Spec(
         "Authorization endpoint (the account holder's sign-in page)",
         "OAuth",
         description="Opened in the account holder's browser. Answers the sign-in page, "
         "redirects errors the client may hear about to its redirect_uri, and shows the "
-        "others (unknown client, unregistered redirect_uri) on a page.",
+        "others (unknown client, unregistered redirect_uri, an unknown, expired or used "
+        "request_uri, a client that must push its requests) on a page. With request_uri "
+        "(RFC 9126), the pushed parameters are used and the rest of the query is ignored.",
         ok_schema="",
         ok_media=HTML,
         ok_description="The sign-in page.",
         query=(
             "response_type",
             "client_id",
+            "request_uri",
             "redirect_uri",
             "scope",
             "state",
@@ -1365,10 +1465,16 @@ def _parameters() -> dict[str, Any]:
         "response_type": query(
             "response_type",
             {"type": "string", "enum": ["code", "token"]},
-            "code (token only for clients registered for the legacy implicit grant).",
-            required=True,
+            "code (token only for clients registered for the legacy implicit grant). "
+            "Required unless request_uri is given.",
         ),
         "client_id": query("client_id", {"type": "string"}, "The client.", required=True),
+        "request_uri": query(
+            "request_uri",
+            {"type": "string"},
+            "From POST /oauth/par (RFC 9126): the pushed request, once; every other "
+            "parameter but client_id is then ignored.",
+        ),
         "redirect_uri": query(
             "redirect_uri",
             {"type": "string"},
@@ -1382,8 +1488,8 @@ def _parameters() -> dict[str, Any]:
         "state": query(
             "state",
             {"type": "string", "minLength": 1, "maxLength": 512},
-            "Opaque to payplat, returned to the redirect_uri.",
-            required=True,
+            "Opaque to payplat, returned to the redirect_uri. Required unless request_uri "
+            "is given.",
         ),
         "code_challenge": query(
             "code_challenge", {"type": "string"}, "PKCE: BASE64URL(SHA256(code_verifier))."

@@ -53,6 +53,10 @@ EVENT_TYPES: dict[str, EventType] = {
     "consent.granted": EventType("An account holder approved an app", ("scope",)),
     "consent.denied": EventType("An account holder denied an app"),
     "authorization.refused": EventType("An authorization request was refused"),
+    "authorization.pushed": EventType(
+        "A client pushed an authorization request (RFC 9126; never its request_uri)",
+        ("response_type",),
+    ),
     # the API gateway's decisions
     "access.allowed": EventType("The authorizer allowed a token"),
     "access.denied": EventType("A request was refused: 401 or 403, with the reason"),

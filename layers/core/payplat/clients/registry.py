@@ -62,6 +62,10 @@ class Client:
     previous_secret_hash: str | None = None
     previous_secret_expires_at: int | None = None
     registration_token_hash: str | None = None  # RFC 7592 registration access token
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: DPoP-bound tokens only
+    # RFC 9126 §6: its authorization requests must be pushed (the authorize page refuses
+    # parameters in the query).
+    require_pushed_authorization_requests: bool = False
 
     @property
     def active(self) -> bool:
@@ -114,6 +118,8 @@ def register_client(
     auth_method: str = SECRET_BASIC,
     jwks: dict[str, Any] | None = None,
     registration_token_hash: str | None = None,
+    require_pushed_authorization_requests: bool = False,
+    dpop_bound_access_tokens: bool = False,
 ) -> tuple[Client, str | None]:
     """Create a client; returns it with its secret (None for private_key_jwt), which is never
     retrievable again."""
@@ -137,6 +143,8 @@ def register_client(
         auth_method=auth_method,
         jwks=jwks,
         registration_token_hash=registration_token_hash,
+        require_pushed_authorization_requests=require_pushed_authorization_requests,
+        dpop_bound_access_tokens=dpop_bound_access_tokens,
     )
     store.put(client)
     return client, secret

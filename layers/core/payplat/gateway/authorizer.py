@@ -1,5 +1,6 @@
-"""The authorizer's decision: validate the bearer token, answer with a policy covering every
-route its scopes allow, and audit the decision. No AWS call, no boto3."""
+"""The authorizer's decision: validate the access token (Bearer, or DPoP-bound: then only
+with the DPoP scheme), answer with a policy covering every route its scopes allow, and audit
+the decision. No AWS call, no boto3. The DPoP proof itself is the backend gate's to check."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from dataclasses import dataclass
 from payplat.audit import events as audit
 from payplat.audit.metrics import ACCESS_DENIED
 from payplat.gateway.policy import Policy, build_policy, is_allowed
-from payplat.gateway.verify import AccessClaims, InvalidToken, TokenVerifier, bearer_token
+from payplat.gateway.verify import (
+    AccessClaims,
+    InvalidToken,
+    TokenVerifier,
+    check_binding,
+    presented_token,
+)
 
 
 class Unauthenticated(Exception):
@@ -24,7 +31,9 @@ class AuthorizationRequest:
 
 def authorize(request: AuthorizationRequest, verifier: TokenVerifier) -> Policy:
     try:
-        claims = verifier.verify(bearer_token(request.authorization))
+        scheme, token = presented_token(request.authorization)
+        claims = verifier.verify(token)
+        check_binding(scheme, claims)
     except InvalidToken as exc:
         _record(request, "failure", reason=exc.reason)
         raise Unauthenticated(exc.reason) from exc
@@ -37,6 +46,9 @@ def authorize(request: AuthorizationRequest, verifier: TokenVerifier) -> Policy:
         "exp": claims.expires_at,
         "iat": claims.issued_at,
         "plan": claims.plan or "",
+        # The DPoP key the token is bound to: the backend's gate checks each request's
+        # proof against it (the proof changes every request; a cached policy cannot).
+        "jkt": claims.jkt or "",
     }
     policy = build_policy(claims.subject, request.method_arn, claims.scopes, context)
     covered = is_allowed(policy, request.method_arn)

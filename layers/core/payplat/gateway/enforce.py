@@ -15,8 +15,16 @@ from dataclasses import dataclass
 from payplat.audit import events as audit
 from payplat.audit.emf import metric
 from payplat.audit.metrics import ACCESS_DENIED, LIMITER_UNAVAILABLE, RATE_LIMITED
-from payplat.errors import ApiError, AuthenticationFailed
-from payplat.gateway.limiter import Charge, Decision, LimiterUnavailable, RateLimiter
+from payplat.errors import ApiError, AuthenticationFailed, InvalidDpopProof
+from payplat.gateway.dpop import ALGORITHMS
+from payplat.gateway.limiter import (
+    Charge,
+    Decision,
+    LimiterUnavailable,
+    ProofReplayed,
+    ProofUse,
+    RateLimiter,
+)
 from payplat.gateway.plans import Limits
 
 _QUOTA_WINDOWS = {"daily": 86_400, "monthly": 2_592_000}
@@ -100,12 +108,28 @@ def enforce(
     origin: audit.Origin,
     resource: str,
     when_revoked: WhenRevoked = TOKEN_REVOKED,
+    proof: ProofUse | None = None,
 ) -> dict[str, str]:
     """Admit the request or raise (429 RateLimited, `when_revoked.error` for a revocation,
-    503 when the limiter is down and the route fails closed). Returns the headers for the
-    response."""
+    401 for a replayed DPoP proof, 503 when the limiter is down and the route fails
+    closed). Returns the headers for the response."""
     try:
-        decision = limiter.check(charges)
+        decision = limiter.check(charges, proof)
+    except ProofReplayed:
+        metric(ACCESS_DENIED, reason="dpop_replayed")
+        _record(
+            "access.denied",
+            "failure",
+            "dpop_replayed",
+            actor=actor,
+            origin=origin,
+            resource=resource,
+        )
+        raise InvalidDpopProof(
+            "This DPoP proof was used before: make a new one for every request.",
+            reason="replayed",
+            algorithms=" ".join(ALGORITHMS),
+        ) from None
     except LimiterUnavailable:
         outcome = "fail_open" if fail_open else "fail_closed"
         metric(LIMITER_UNAVAILABLE, mode=outcome)

@@ -109,15 +109,31 @@ class Decision:
     quota_remaining: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ProofUse:
+    """A DPoP proof's one use, recorded in the same write as the request's charge: a second
+    request with the same proof finds it there and is refused. `key` names the proof (its
+    key's thumbprint and jti), `expires_at` is when a replay would be stale anyway."""
+
+    key: str
+    expires_at: int
+
+
 class LimiterUnavailable(Exception):
     """The bucket store could not be reached; the route decides to fail open or closed."""
 
 
+class ProofReplayed(Exception):
+    """The request's DPoP proof was used before: nothing was charged or recorded."""
+
+
 class BucketStore(Protocol):
-    def charge(self, writes: Sequence[Write]) -> tuple[bool, list[BucketState | None]]:
-        """Apply every write or none. Returns (True, per write the item as the write left
-        it, where known) or (False, per write the item as it is now, where its condition
-        failed)."""
+    def charge(
+        self, writes: Sequence[Write], proof: ProofUse | None = None
+    ) -> tuple[bool, list[BucketState | None]]:
+        """Apply every write, and record the proof's use, or none. Returns (True, per write
+        the item as the write left it, where known) or (False, per write the item as it is
+        now, where its condition failed); raises ProofReplayed if the proof was used."""
         ...
 
 
@@ -239,8 +255,9 @@ class RateLimiter:
     def key(scope: str, subject: str, shard: int) -> str:
         return f"BUCKET#{scope}#{subject}#{shard}"
 
-    def check(self, charges: Sequence[Charge]) -> Decision:
-        """Admit the request against every charge (all or none), or say which limit refused."""
+    def check(self, charges: Sequence[Charge], proof: ProofUse | None = None) -> Decision:
+        """Admit the request against every charge (all or none), or say which limit refused.
+        With a DPoP proof, its use is recorded in the same write (ProofReplayed if used)."""
         states = [self._seen.get(charge.key, BucketState()) for charge in charges]
         for _ in range(MAX_ATTEMPTS):
             now_s = self._clock()
@@ -256,7 +273,8 @@ class RateLimiter:
             if refusals:
                 return _refused(refusals)
             admitted = [o for o in outcomes if isinstance(o, Admitted)]
-            ok, items = self._store.charge([a.write for a in admitted])
+            writes = [a.write for a in admitted]
+            ok, items = self._store.charge(writes, proof) if proof else self._store.charge(writes)
             if ok:
                 return self._admitted(admitted, items)
             states = [

@@ -27,6 +27,8 @@ _FORBIDDEN_HEADERS = {"jku", "x5u", "jwk", "x5c", "crit"}
 _KID = re.compile(r"^[A-Za-z0-9_-]{1,128}\Z")
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]+\Z")
 _BEARER = re.compile(r"^Bearer +([A-Za-z0-9._~+/-]+=*) *\Z", re.IGNORECASE)
+_SCHEMED = re.compile(r"^(Bearer|DPoP) +([A-Za-z0-9._~+/-]+=*) *\Z", re.IGNORECASE)
+_JKT = re.compile(r"^[A-Za-z0-9_-]{43}\Z")  # base64url of a SHA-256
 
 # The one algorithm access tokens are signed with (KMS ECC_NIST_P256); the issuer signs
 # with it, the verifier allows nothing else.
@@ -50,6 +52,7 @@ class AccessClaims:
     expires_at: int
     issued_at: int = 0
     plan: str | None = None
+    jkt: str | None = None  # cnf.jkt (RFC 9449): bound to this DPoP key
 
     @property
     def scope(self) -> str:
@@ -64,6 +67,25 @@ def bearer_token(authorization: str | None) -> str:
     if match is None:
         raise InvalidToken("malformed_authorization_header")
     return match.group(1)
+
+
+def presented_token(authorization: str | None) -> tuple[str, str]:
+    """("Bearer" or "DPoP", the token) of an `Authorization` header (RFC 6750, RFC 9449 §7)."""
+    if not authorization:
+        raise InvalidToken("missing_token")
+    match = _SCHEMED.match(authorization)
+    if match is None:
+        raise InvalidToken("malformed_authorization_header")
+    return ("DPoP" if match.group(1).lower() == "dpop" else "Bearer"), match.group(2)
+
+
+def check_binding(scheme: str, claims: AccessClaims) -> None:
+    """A DPoP-bound token only with the DPoP scheme (a copied one sent as Bearer is refused,
+    RFC 9449 §7.1), and the DPoP scheme only with a bound token."""
+    if claims.jkt is not None and scheme != "DPoP":
+        raise InvalidToken("bound_token_as_bearer")
+    if claims.jkt is None and scheme == "DPoP":
+        raise InvalidToken("unbound_token_as_dpop")
 
 
 class TokenVerifier:
@@ -149,6 +171,7 @@ def _access_claims(claims: dict[str, object]) -> AccessClaims:
         claims["iat"],
     )
     plan = claims.get("plan")
+    jkt = _jkt(claims.get("cnf"))
     if not (
         isinstance(subject, str)
         and isinstance(client_id, str)
@@ -170,4 +193,14 @@ def _access_claims(claims: dict[str, object]) -> AccessClaims:
         expires_at=exp,
         issued_at=iat,
         plan=plan,
+        jkt=jkt,
     )
+
+
+def _jkt(cnf: object) -> str | None:
+    if cnf is None:
+        return None
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    if not isinstance(jkt, str) or not _JKT.match(jkt):
+        raise InvalidToken("bad_claim_type")  # a confirmation we cannot honour is no token
+    return jkt

@@ -1,5 +1,6 @@
 """The authorization server: the token endpoint and its grants (token_endpoint, grants),
-client authentication, the login-and-consent pages (authorize, pages), account holders
+client authentication, the login-and-consent pages (authorize, pages) and pushed
+authorization requests (par, RFC 9126), account holders
 (users), dynamic registration (RFC 7591/7592), introspection and revocation
 (token_services), access-token minting and the signing-key ring (access_tokens, jwk,
 signing_keys); stored in the tokens and users tables and KMS (dal). Imports the kernel,

@@ -42,6 +42,7 @@ class IssuedToken:
     jti: str
     expires_in: int
     scope: str
+    jkt: str | None = None  # bound to this DPoP key (cnf.jkt)
 
 
 def der_to_raw(signature: bytes) -> bytes:
@@ -60,11 +61,12 @@ def issue_access_token(
     ttl_s: int,
     plan: str | None = None,
     now: int | None = None,
+    jkt: str | None = None,
 ) -> IssuedToken:
     issued_at = int(time.time()) if now is None else now
     jti = secrets.token_urlsafe(16)  # 128 bits
     header = {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": signer.kid}
-    claims: dict[str, str | int] = {
+    claims: dict[str, str | int | dict[str, str]] = {
         "iss": issuer,
         "sub": subject,
         "aud": audience,
@@ -77,10 +79,12 @@ def issue_access_token(
     }
     if plan is not None:  # informational for the gateway; the limiter reads the live plan
         claims["plan"] = plan
+    if jkt is not None:  # RFC 9449 §6.1: only a request proving this key may use it
+        claims["cnf"] = {"jkt": jkt}
     signing_input = f"{_segment(header)}.{_segment(claims)}".encode("ascii")
     signature = der_to_raw(signer.sign_der(signing_input))
     token = f"{signing_input.decode('ascii')}.{b64url(signature)}"
-    return IssuedToken(token=token, jti=jti, expires_in=ttl_s, scope=scope)
+    return IssuedToken(token=token, jti=jti, expires_in=ttl_s, scope=scope, jkt=jkt)
 
 
 def _segment(obj: Mapping[str, object]) -> str:

@@ -7,6 +7,12 @@ page's form, which carries the request id and a CSRF token that must match both 
 digest and a cookie scoped to this request (so a form cannot be submitted from a browser that
 did not start the request: login CSRF). Errors about the client or its redirect URI are shown
 on the page and never redirected (RFC 6749 §4.1.2.1): the redirect target is not trusted.
+
+A client may push its request first (RFC 9126, `par`): the page is then opened with only
+`client_id` and `request_uri`, and the pushed parameters, checked here again, are used. A
+request_uri is redeemed once; one that is unknown, expired, used or another client's is shown
+on the page. A client registered with `require_pushed_authorization_requests` (or every
+client, when the server requires it) must push.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from payplat.oauth.authserver import AuthServer, record
 from payplat.oauth.grants import (
     AUTHORIZATION_REQUEST_TTL_S,
     CODE_TTL_S,
+    REQUEST_URI_PREFIX,
     AuthorizationCode,
     PendingAuthorization,
     digest,
@@ -41,6 +48,16 @@ CSRF_COOKIE_PREFIX = "payplat_csrf_"
 MAX_STATE_CHARS = 512
 MAX_PARAM_CHARS = 2048
 _RESPONSE_TYPES = {"code": GRANT_AUTHORIZATION_CODE, "token": GRANT_IMPLICIT}
+# What the page reads of an authorization request besides client_id (and so what a pushed
+# request keeps).
+AUTHORIZATION_PARAMETERS = (
+    "response_type",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+)
 
 
 # -- what the handler renders -----------------------------------------------------------------
@@ -114,6 +131,19 @@ def start(server: AuthServer, query: Mapping[str, Sequence[str]], origin: audit.
     client = server.clients.get(_first(query, "client_id"))
     if client is None or not client.active:
         return _refuse_on_page(origin, None, "unknown_client", "This application is not known.")
+    if "request_uri" in query:
+        # RFC 9126 §4: the pushed parameters, and nothing else of the query.
+        pushed = _pushed(server, client, query, origin)
+        if isinstance(pushed, ErrorScreen):
+            return pushed
+        query = pushed
+    elif server.settings.require_par or client.require_pushed_authorization_requests:
+        return _refuse_on_page(
+            origin,
+            client.client_id,
+            "pushed_request_required",
+            "This application must push its authorization request first (RFC 9126).",
+        )
     redirect_uri = _redirect_uri(client, query)
     if redirect_uri is None:
         return _refuse_on_page(
@@ -147,6 +177,53 @@ def start(server: AuthServer, query: Mapping[str, Sequence[str]], origin: audit.
     csrf = new_opaque()
     server.pending.put_pending(replace(pending, csrf_hash=digest(csrf)))
     return LoginScreen(client.name, pending.request_id, csrf, new_cookie=True)
+
+
+def _pushed(
+    server: AuthServer, client: Client, query: Mapping[str, Sequence[str]], origin: audit.Origin
+) -> Mapping[str, Sequence[str]] | ErrorScreen:
+    """The pushed request the request_uri names, redeemed (once) for this client."""
+    values = query.get("request_uri") or []
+    request_uri = values[0] if len(values) == 1 else ""
+    pushed = None
+    if request_uri.startswith(REQUEST_URI_PREFIX) and len(request_uri) <= MAX_PARAM_CHARS:
+        pushed = server.pushed.take_pushed(digest(request_uri), client.client_id, server.now())
+    if pushed is None:
+        return _refuse_on_page(
+            origin,
+            client.client_id,
+            "invalid_request_uri",
+            "This sign-in link has expired or was already used: start again from the application.",
+        )
+    return {
+        "client_id": [client.client_id],
+        **{name: [value] for name, value in pushed.parameters.items()},
+    }
+
+
+def check_request(
+    server: AuthServer, client: Client, parameters: Mapping[str, str]
+) -> dict[str, str]:
+    """The page's own checks, for a request `client` pushes (RFC 9126 §2.1): the parameters
+    to keep, or OAuthError with the authorization endpoint's error code (§2.3)."""
+    query = {name: [value] for name, value in parameters.items()}
+    redirect_uri = _redirect_uri(client, query)
+    if redirect_uri is None:
+        raise OAuthError(
+            "invalid_request", "redirect_uri is missing or is not registered for this client."
+        )
+    try:
+        _validated(
+            server,
+            client,
+            query=query,
+            redirect_uri=redirect_uri,
+            response_type=_first(query, "response_type"),
+            state=_first(query, "state"),
+        )
+    except _Redirectable as exc:
+        raise OAuthError(exc.error, exc.description) from exc
+    return {name: parameters[name] for name in AUTHORIZATION_PARAMETERS if name in parameters}
 
 
 def _validated(

@@ -20,7 +20,7 @@ from payplat.errors import InvalidClient
 from payplat.gateway.revocation import Revoker
 from payplat.oauth.access_tokens import IssuedToken, issue_access_token
 from payplat.oauth.client_auth import AssertionLog, Authenticated, Presented, authenticate
-from payplat.oauth.grants import GrantStore, PendingStore
+from payplat.oauth.grants import GrantStore, PendingStore, PushedRequestStore
 from payplat.oauth.signing_keys import KeyRing
 from payplat.oauth.users import UserStore
 
@@ -42,6 +42,7 @@ class AuthServer:
     assertions: AssertionLog
     accounts: AccountLookup
     login_throttle: LoginThrottle
+    pushed: PushedRequestStore  # RFC 9126 pushed authorization requests
     clock: Callable[[], float] = time.time
 
     @property
@@ -74,7 +75,9 @@ class AuthServer:
             clock=self.clock,
         )
 
-    def access_token(self, client: Client, *, subject: str, scope: str) -> IssuedToken:
+    def access_token(
+        self, client: Client, *, subject: str, scope: str, jkt: str | None = None
+    ) -> IssuedToken:
         return issue_access_token(
             self.keys.signer(),
             issuer=self.settings.issuer,
@@ -85,6 +88,7 @@ class AuthServer:
             ttl_s=self.settings.access_token_ttl_s,
             plan=client.plan,
             now=self.now(),
+            jkt=jkt,
         )
 
 

@@ -21,6 +21,9 @@ from typing import Literal, Protocol
 CODE_TTL_S = 60  # RFC 9700 §4.2.1: short-lived; the client redeems it at once
 # From the authorize page's first screen to the consent click.
 AUTHORIZATION_REQUEST_TTL_S = 600
+# RFC 9126 §2.2: a pushed request's request_uri is short-lived (the client redirects at once).
+PUSHED_REQUEST_TTL_S = 60
+REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 OPAQUE_BYTES = 32  # 256 bits
 ACTIVE = "active"
 ROTATED = "rotated"
@@ -73,6 +76,18 @@ class PendingAuthorization:
 
 
 @dataclass(frozen=True, slots=True)
+class PushedRequest:
+    """An authorization request a client pushed (RFC 9126), waiting for its browser to open
+    the authorize page with the request_uri. Only the request_uri's digest is kept; the
+    parameters are the authorization request's own (never client credentials)."""
+
+    request_uri_hash: str
+    client_id: str  # only this client may redeem it
+    parameters: dict[str, str]
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class AuthorizationCode:
     code_hash: str
     client_id: str
@@ -94,6 +109,7 @@ class RefreshToken:
     scope: str
     expires_at: int
     status: str = ACTIVE
+    jkt: str | None = None  # the DPoP key a bound grant's refresh needs a proof of
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +133,15 @@ class PendingStore(Protocol):
 
     def take_pending(self, request_id: str) -> bool:
         """Delete the request; False if it was gone already (a second submit)."""
+        ...
+
+
+class PushedRequestStore(Protocol):
+    def put_pushed(self, pushed: PushedRequest) -> None: ...
+
+    def take_pushed(self, request_uri_hash: str, client_id: str, now: int) -> PushedRequest | None:
+        """Delete the request if it is there, is `client_id`'s and has not expired, and
+        return it; None otherwise (unknown, another client's, expired or used: one use)."""
         ...
 
 

@@ -5,7 +5,9 @@ Registering takes an initial access token (a client-credentials token with `clie
 checked by the API's authorizer); managing a registration takes the registration access token
 returned with it. What a registration may do is set when it is created: an update may narrow
 scopes and grants and change URIs, never widen them, move the plan or change whose money it
-touches.
+touches. Likewise the security flags `require_pushed_authorization_requests` (RFC 9126 §6)
+and `dpop_bound_access_tokens` (RFC 9449 §5.2) may be turned on by an update, never off
+(left out, they stay as they are).
 Metadata the server does not understand is ignored (RFC 7591 §2).
 """
 
@@ -56,6 +58,12 @@ _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _PRIVATE_JWK_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k"}
 
 PlanExists = Callable[[str], bool]
+# RFC 9126 §6 client metadata (and the Client field of the same name).
+REQUIRE_PAR = "require_pushed_authorization_requests"
+# RFC 9449 §5.2 client metadata: only DPoP-bound tokens for this client.
+DPOP_BOUND = "dpop_bound_access_tokens"
+# Flags that only tighten what a client may do: an update may turn them on, never off.
+SECURITY_FLAGS = (REQUIRE_PAR, DPOP_BOUND)
 
 
 class InvalidMetadata(OAuthError):
@@ -98,6 +106,8 @@ def register(
         auth_method=client.auth_method,
         plan=client.plan,
         owner=client.owner,
+        require_pushed_authorization_requests=client.require_pushed_authorization_requests,
+        dpop_bound_access_tokens=client.dpop_bound_access_tokens,
     )
     response = describe(server.issuer, client)
     response["registration_access_token"] = registration_token
@@ -144,6 +154,8 @@ def update(
         raise InvalidMetadata("client_secret does not match; rotate secrets at .../secret.")
     requested = {**body, "owner": body.get("owner", client.owner)}
     requested.setdefault("plan", client.plan)
+    for flag in SECURITY_FLAGS:
+        requested.setdefault(flag, getattr(client, flag))
     metadata = _validated(server, requested, plan_exists=plan_exists)
     if metadata["owner"] != client.owner:
         raise InvalidMetadata("owner cannot change: register a new client instead.")
@@ -154,6 +166,9 @@ def update(
     if not metadata["grant_types"] <= client.grant_types:
         # Adding a grant (a legacy one above all) needs the platform, like registering did.
         raise InvalidMetadata("grant_types may be narrowed, never widened.")
+    for flag in SECURITY_FLAGS:
+        if getattr(client, flag) and not metadata[flag]:
+            raise InvalidMetadata(f"{flag} may be turned on, never off.")
     if (metadata["auth_method"] == PRIVATE_KEY_JWT) != (client.auth_method == PRIVATE_KEY_JWT):
         raise InvalidMetadata("Switching between secrets and private_key_jwt needs a new client.")
     updated = store.update(
@@ -164,6 +179,7 @@ def update(
         redirect_uris=metadata["redirect_uris"],
         auth_method=metadata["auth_method"],
         jwks=metadata["jwks"],
+        **{flag: metadata[flag] for flag in SECURITY_FLAGS},
     )
     if updated is None:
         raise InvalidRegistrationToken()
@@ -176,6 +192,8 @@ def update(
         grant_types=sorted(updated.grant_types),
         scope=" ".join(sorted(updated.scopes)),
         redirect_uris=list(updated.redirect_uris),
+        require_pushed_authorization_requests=updated.require_pushed_authorization_requests,
+        dpop_bound_access_tokens=updated.dpop_bound_access_tokens,
     )
     return describe(server.issuer, updated)
 
@@ -245,6 +263,8 @@ def describe(issuer: str, client: Client) -> dict[str, Any]:
         "token_endpoint_auth_method": client.auth_method,
         "plan": client.plan,
         "owner": client.owner,
+        REQUIRE_PAR: client.require_pushed_authorization_requests,
+        DPOP_BOUND: client.dpop_bound_access_tokens,
     }
     if issuer and client.registration_token_hash is not None:
         uri = f"{issuer.rstrip('/')}/oauth/register/{client.client_id}"
@@ -286,7 +306,15 @@ def _validated(
         "redirect_uris": redirect_uris_from(body, grants, local=server.local),
         "auth_method": auth_method,
         "jwks": jwks_from(body.get("jwks")) if auth_method == PRIVATE_KEY_JWT else None,
+        **{flag: flag_from(body, flag) for flag in SECURITY_FLAGS},
     }
+
+
+def flag_from(body: Mapping[str, Any], flag: str) -> bool:
+    value = body.get(flag, False)
+    if not isinstance(value, bool):
+        raise InvalidMetadata(f"{flag} must be true or false.")
+    return value
 
 
 def grant_types_from(body: Mapping[str, Any]) -> frozenset[str]:

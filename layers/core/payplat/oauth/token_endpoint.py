@@ -27,6 +27,10 @@ from payplat.clients.registry import (
 )
 from payplat.config import TokenSettings
 from payplat.errors import OAuthError
+from payplat.gateway.dpop import ALGORITHMS as DPOP_ALGORITHMS
+from payplat.gateway.dpop import InvalidProof, Proof, verify_proof
+from payplat.gateway.nonces import HEADER as NONCE_HEADER
+from payplat.gateway.nonces import Nonces
 from payplat.gateway.verify import ALGORITHM
 from payplat.oauth.access_tokens import IssuedToken
 from payplat.oauth.authserver import AuthServer, record
@@ -58,10 +62,15 @@ CLIENT_ONLY_SCOPES = frozenset({"clients:manage"})
 
 
 def token(
-    server: AuthServer, form: Mapping[str, str], credentials: Presented, origin: audit.Origin
+    server: AuthServer,
+    form: Mapping[str, str],
+    credentials: Presented,
+    origin: audit.Origin,
+    proof: Proof | None = None,
 ) -> dict[str, Any]:
     """POST /oauth/token. Returns the RFC 6749 §5.1 body; raises OAuthError (§5.2). The
-    caller has throttled the request (per IP and client id) before this runs."""
+    caller has throttled the request (per IP and client id) before this runs, and checked
+    its DPoP proof, if any (`proof`: the tokens are bound to its key, RFC 9449 §5)."""
     grant_type = form.get("grant_type", "")
     try:
         if any(len(value) > MAX_PARAM_CHARS for value in form.values()):
@@ -74,15 +83,16 @@ def token(
             raise OAuthError("unsupported_grant_type", f"Unsupported grant_type: {grant_type}.")
         if grant_type not in client.grant_types:
             raise OAuthError("unauthorized_client", "This client may not use this grant type.")
+        jkt = bound_key(client, proof)
         match grant_type:
             case "client_credentials":
-                body, sub, jti = _client_credentials(server, client, form)
+                body, sub, jti = _client_credentials(server, client, form, jkt)
             case "authorization_code":
-                body, sub, jti = _authorization_code(server, client, form, origin)
+                body, sub, jti = _authorization_code(server, client, form, origin, jkt)
             case "refresh_token":
-                body, sub, jti = _refresh_token(server, client, form, origin)
+                body, sub, jti = _refresh_token(server, client, form, origin, jkt)
             case _:
-                body, sub, jti = _password(server, client, form, origin)
+                body, sub, jti = _password(server, client, form, origin, jkt)
     except OAuthError as exc:
         _refused(credentials.client_id, grant_type, exc, origin)
         raise
@@ -99,22 +109,29 @@ def token(
         auth_method=authenticated.method,
         refresh_token_issued="refresh_token" in body,
         legacy_grant=grant_type in LEGACY_GRANTS or None,
+        dpop_jkt=proof.jkt if proof else None,
     )
     metric(TOKENS_ISSUED, grant_type=grant_type)
     return body
 
 
 def _client_credentials(
-    server: AuthServer, client: Client, form: Mapping[str, str]
+    server: AuthServer, client: Client, form: Mapping[str, str], jkt: str | None
 ) -> tuple[dict[str, Any], str, str]:
     scopes = granted_scopes(form.get("scope"), client.scopes)
     # RFC 9068 §2.2: the subject is the client itself when no account holder is involved.
-    issued = server.access_token(client, subject=client.client_id, scope=" ".join(sorted(scopes)))
+    issued = server.access_token(
+        client, subject=client.client_id, scope=" ".join(sorted(scopes)), jkt=jkt
+    )
     return _body(issued), client.client_id, issued.jti
 
 
 def _authorization_code(
-    server: AuthServer, client: Client, form: Mapping[str, str], origin: audit.Origin
+    server: AuthServer,
+    client: Client,
+    form: Mapping[str, str],
+    origin: audit.Origin,
+    jkt: str | None,
 ) -> tuple[dict[str, Any], str, str]:
     code_value = form.get("code", "")
     if not code_value:
@@ -138,8 +155,10 @@ def _authorization_code(
         raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge.")
 
     scope = still_held(code.scope, client)
-    issued = server.access_token(client, subject=code.user_id, scope=scope)
-    refresh_value, refresh = _new_refresh(server, client, code.family_id, code.user_id, scope)
+    issued = server.access_token(client, subject=code.user_id, scope=scope, jkt=jkt)
+    refresh_value, refresh = _new_refresh(
+        server, client, code.family_id, code.user_id, scope, jkt=jkt
+    )
     family = Family(
         family_id=code.family_id,
         client_id=client.client_id,
@@ -157,7 +176,11 @@ def _authorization_code(
 
 
 def _refresh_token(
-    server: AuthServer, client: Client, form: Mapping[str, str], origin: audit.Origin
+    server: AuthServer,
+    client: Client,
+    form: Mapping[str, str],
+    origin: audit.Origin,
+    jkt: str | None,
 ) -> tuple[dict[str, Any], str, str]:
     presented = form.get("refresh_token", "")
     if not presented:
@@ -171,15 +194,20 @@ def _refresh_token(
         raise OAuthError("invalid_grant", "The refresh token was already used.")
     if old.status != ACTIVE or now >= old.expires_at:
         raise OAuthError("invalid_grant", "The refresh token is no longer valid.")
+    if old.jkt is not None and jkt != old.jkt:
+        # A refresh token of a DPoP-bound grant is bound too: useless without its key.
+        raise OAuthError(
+            "invalid_dpop_proof", "This refresh token needs a DPoP proof signed by its key."
+        )
     # The grant is bounded by what the client holds now: a scope its registration lost
     # (RFC 7592 update) is gone from the grant for good, even if it is given back later.
     held = still_held(old.scope, client)
     scope = " ".join(sorted(granted_scopes(form.get("scope"), frozenset(held.split()))))
 
-    issued = server.access_token(client, subject=old.user_id, scope=scope)
+    issued = server.access_token(client, subject=old.user_id, scope=scope, jkt=jkt)
     # The new refresh token keeps the grant's full (held) scope: narrowing by `scope`
-    # applies to this access token only (RFC 6749 §6).
-    value, new = _new_refresh(server, client, old.family_id, old.user_id, held)
+    # applies to this access token only (RFC 6749 §6); and the grant's key binding.
+    value, new = _new_refresh(server, client, old.family_id, old.user_id, held, jkt=old.jkt)
     assert new is not None  # noqa: S101 - the client holds the refresh_token grant
     outcome = server.grants.rotate_refresh(old, new, issued.jti, now)
     if outcome == "reused":
@@ -191,7 +219,11 @@ def _refresh_token(
 
 
 def _password(
-    server: AuthServer, client: Client, form: Mapping[str, str], origin: audit.Origin
+    server: AuthServer,
+    client: Client,
+    form: Mapping[str, str],
+    origin: audit.Origin,
+    jkt: str | None,
 ) -> tuple[dict[str, Any], str, str]:
     username, password = form.get("username", ""), form.get("password", "")
     if not username or not password:
@@ -220,9 +252,9 @@ def _password(
     )
     scopes = granted_scopes(form.get("scope"), user_scopes(client))
     scope = " ".join(sorted(scopes))
-    issued = server.access_token(client, subject=user.user_id, scope=scope)
+    issued = server.access_token(client, subject=user.user_id, scope=scope, jkt=jkt)
     family_id = new_id("fam_")
-    value, refresh = _new_refresh(server, client, family_id, user.user_id, scope)
+    value, refresh = _new_refresh(server, client, family_id, user.user_id, scope, jkt=jkt)
     if refresh is not None:
         family = Family(
             family_id=family_id,
@@ -238,7 +270,13 @@ def _password(
 
 
 def _new_refresh(
-    server: AuthServer, client: Client, family_id: str, user_id: str, scope: str
+    server: AuthServer,
+    client: Client,
+    family_id: str,
+    user_id: str,
+    scope: str,
+    *,
+    jkt: str | None = None,
 ) -> tuple[str | None, RefreshToken | None]:
     """A refresh token for the family, if the client is registered for refresh tokens."""
     if GRANT_REFRESH_TOKEN not in client.grant_types:
@@ -251,6 +289,7 @@ def _new_refresh(
         user_id=user_id,
         scope=scope,
         expires_at=server.now() + server.settings.refresh_token_ttl_s,
+        jkt=jkt,
     )
     return value, refresh
 
@@ -282,13 +321,58 @@ def _revoke_family(
 def _body(issued: IssuedToken, refresh_token: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "access_token": issued.token,
-        "token_type": "Bearer",
+        "token_type": "DPoP" if issued.jkt else "Bearer",
         "expires_in": issued.expires_in,
         "scope": issued.scope,
     }
     if refresh_token is not None:
         body["refresh_token"] = refresh_token
     return body
+
+
+def token_proof(
+    settings: TokenSettings,
+    header: str | None,
+    *,
+    now: float,
+    client_id: str,
+    grant_type: str,
+    origin: audit.Origin,
+    nonces: Nonces | None = None,
+) -> Proof | None:
+    """The token request's DPoP proof (RFC 9449 §5), checked against the token endpoint's
+    URL (and, where the deployment wants them, for a current nonce); None when it sent
+    none. A bad one is invalid_dpop_proof (use_dpop_nonce, with the nonce to use, §8),
+    audited like any refusal."""
+    if header is None:
+        return None
+    try:
+        return verify_proof(
+            header,
+            method="POST",
+            url=f"{settings.issuer.rstrip('/')}/oauth/token",
+            now=now,
+            nonces=None if nonces is None else nonces.accepted(),
+        )
+    except InvalidProof as refused:
+        nonce_wanted = refused.reason == "use_dpop_nonce"
+        error = OAuthError(
+            "use_dpop_nonce" if nonce_wanted else "invalid_dpop_proof", refused.message
+        )
+        if nonces is not None:
+            error.headers = {NONCE_HEADER: nonces.current()}
+        _refused(client_id, grant_type, error, origin)
+        raise error from None
+
+
+def bound_key(client: Client, proof: Proof | None) -> str | None:
+    """The key the grant's tokens are bound to: the proof's, if the request carried one. A
+    client registered for DPoP-bound tokens only (RFC 9449 §5.2) gets nothing without."""
+    if proof is None and client.dpop_bound_access_tokens:
+        raise OAuthError(
+            "invalid_dpop_proof", "This client is registered for DPoP-bound tokens only."
+        )
+    return proof.jkt if proof else None
 
 
 def user_scopes(client: Client) -> frozenset[str]:
@@ -328,13 +412,15 @@ def _refused(client_id: str, grant_type: str, exc: OAuthError, origin: audit.Ori
     metric(TOKENS_REFUSED, error=exc.error)
 
 
-def metadata(settings: TokenSettings) -> dict[str, Any]:
-    """RFC 8414 authorization server metadata: exactly what this server supports."""
+def metadata(settings: TokenSettings, *, require_par: bool = False) -> dict[str, Any]:
+    """RFC 8414 authorization server metadata: exactly what this server supports.
+    `require_par`: every client must push its authorization requests (RFC 9126 §5)."""
     issuer = settings.issuer.rstrip("/")
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/oauth/authorize",
         "token_endpoint": f"{issuer}/oauth/token",
+        "pushed_authorization_request_endpoint": f"{issuer}/oauth/par",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "registration_endpoint": f"{issuer}/oauth/register",
         "introspection_endpoint": f"{issuer}/oauth/introspect",
@@ -355,7 +441,8 @@ def metadata(settings: TokenSettings) -> dict[str, Any]:
         "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "access_token_signing_alg_values_supported": [ALGORITHM],
         "authorization_response_iss_parameter_supported": True,
-        "require_pushed_authorization_requests": False,
+        "require_pushed_authorization_requests": require_par,
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
         "service_documentation": f"{issuer}/docs",
     }
 

@@ -63,12 +63,12 @@ def _introspect_access(server: AuthServer, caller: Client, token: str) -> dict[s
     client = server.clients.get(claims.client_id)
     if client is None or not client.active or server.revoker.listed.is_revoked(claims.jti):
         return INACTIVE
-    return {
+    body: dict[str, Any] = {
         "active": True,
         "scope": _held(claims.scope, client),
         "client_id": claims.client_id,
         "sub": claims.subject,
-        "token_type": "Bearer",
+        "token_type": "DPoP" if claims.jkt else "Bearer",
         "exp": claims.expires_at,
         "iat": claims.issued_at,
         "nbf": claims.issued_at,
@@ -76,6 +76,9 @@ def _introspect_access(server: AuthServer, caller: Client, token: str) -> dict[s
         "aud": server.settings.audience,
         "jti": claims.jti,
     }
+    if claims.jkt:  # RFC 9449 §6.2: a resource server must check the proof's key against it
+        body["cnf"] = {"jkt": claims.jkt}
+    return body
 
 
 def _introspect_refresh(server: AuthServer, caller: Client, token: str) -> dict[str, Any]:

@@ -117,6 +117,8 @@ def create_client(
     auth_method: str = SECRET_BASIC,
     jwks: dict[str, Any] | None = None,
     local: bool = False,
+    require_pushed_authorization_requests: bool = False,
+    dpop_bound_access_tokens: bool = False,
 ) -> tuple[Client, str | None]:
     """Register a partner client; returns it with its secret (None for private_key_jwt),
     which is never retrievable again. `local` allows plain-http loopback redirect URIs."""
@@ -161,6 +163,8 @@ def create_client(
         redirect_uris=uris,
         auth_method=auth_method,
         jwks=checked_jwks,
+        require_pushed_authorization_requests=require_pushed_authorization_requests,
+        dpop_bound_access_tokens=dpop_bound_access_tokens,
     )
     _record(
         "client.registered",
@@ -173,6 +177,8 @@ def create_client(
         redirect_uris=list(client.redirect_uris),
         auth_method=client.auth_method,
         plan=client.plan,
+        require_pushed_authorization_requests=client.require_pushed_authorization_requests,
+        dpop_bound_access_tokens=client.dpop_bound_access_tokens,
     )
     return client, secret
 

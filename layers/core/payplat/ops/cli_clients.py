@@ -50,6 +50,16 @@ def clients_arguments(clients: Group) -> None:
         metavar="FILE",
         help="the client's public keys, a JWK Set (private_key_jwt only)",
     )
+    create.add_argument(
+        "--require-par",
+        action="store_true",
+        help="its authorization requests must be pushed first (RFC 9126 PAR)",
+    )
+    create.add_argument(
+        "--dpop-bound",
+        action="store_true",
+        help="it gets DPoP-bound access tokens only (RFC 9449), never bearer ones",
+    )
     show = clients.command("show", "one client's registration (never a secret or hash)")
     show.add_argument("client_id")
     rotate_secret = clients.command(
@@ -122,6 +132,8 @@ def clients_create(args: argparse.Namespace, platform: Platform, now: int) -> Ou
         auth_method=args.auth_method,
         jwks=jwks,
         local=platform.local,
+        require_pushed_authorization_requests=args.require_par,
+        dpop_bound_access_tokens=args.dpop_bound,
     )
     data = admin.describe_client(client, platform.settings.issuer)
     lines = [

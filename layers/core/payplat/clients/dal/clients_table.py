@@ -44,6 +44,10 @@ class DynamoClientStore:
             "previous_secret_hash": client.previous_secret_hash,
             "previous_secret_expires_at": client.previous_secret_expires_at,
             "registration_token_hash": client.registration_token_hash,
+            "dpop_bound_access_tokens": client.dpop_bound_access_tokens or None,
+            "require_pushed_authorization_requests": (
+                client.require_pushed_authorization_requests or None
+            ),
         }
         self._table.put_item(
             Item={name: _stored(name, value) for name, value in item.items() if value is not None},
@@ -116,4 +120,8 @@ def _client(item: dict[str, Any]) -> Client:
         previous_secret_hash=item.get("previous_secret_hash"),
         previous_secret_expires_at=None if expires is None else int(expires),
         registration_token_hash=item.get("registration_token_hash"),
+        dpop_bound_access_tokens=bool(item.get("dpop_bound_access_tokens", False)),
+        require_pushed_authorization_requests=bool(
+            item.get("require_pushed_authorization_requests", False)
+        ),
     )

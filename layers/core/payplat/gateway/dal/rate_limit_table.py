@@ -5,6 +5,7 @@ TransactWriteItems when a request charges two buckets)."""
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from payplat.gateway.limiter import BucketState, LimiterUnavailable, Write
+from payplat.gateway.limiter import BucketState, LimiterUnavailable, ProofReplayed, ProofUse, Write
 from payplat.gateway.plans import Limits
 
 _serialize = TypeSerializer().serialize
@@ -39,11 +40,13 @@ class DynamoBucketStore:
 
     # -- the limiter's writes -------------------------------------------------------------
 
-    def charge(self, writes: Sequence[Write]) -> tuple[bool, list[BucketState | None]]:
+    def charge(
+        self, writes: Sequence[Write], proof: ProofUse | None = None
+    ) -> tuple[bool, list[BucketState | None]]:
         try:
-            if len(writes) == 1:
+            if len(writes) == 1 and proof is None:
                 return self._charge_one(writes[0])
-            return self._charge_all(writes)
+            return self._charge_all(writes, proof)
         except (BotoCoreError, ClientError) as exc:
             raise LimiterUnavailable(str(exc)) from exc
 
@@ -58,8 +61,10 @@ class DynamoBucketStore:
             return False, [_state(exc.response.get("Item"))]
         return True, [_state(response.get("Attributes"))]
 
-    def _charge_all(self, writes: Sequence[Write]) -> tuple[bool, list[BucketState | None]]:
-        items = [
+    def _charge_all(
+        self, writes: Sequence[Write], proof: ProofUse | None = None
+    ) -> tuple[bool, list[BucketState | None]]:
+        items: list[dict[str, Any]] = [
             {
                 "Update": {
                     **_update(self._table, w),
@@ -68,17 +73,55 @@ class DynamoBucketStore:
             }
             for w in writes
         ]
+        if proof is not None:
+            # A small item of its own, not a set in the bucket item: DynamoDB bills a write
+            # by the whole item's size, and a busy client's recent jtis would make every
+            # charge cost tens of write units. One TransactWriteItems all the same.
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            "pk": {"S": proof.key},
+                            "ttl": {"N": str(proof.expires_at)},
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
         try:
             self._client.transact_write_items(TransactItems=items)
         except self._client.exceptions.TransactionCanceledException as exc:
             reasons = exc.response.get("CancellationReasons", [])
-            if not any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
+            failed = [r.get("Code") == "ConditionalCheckFailed" for r in reasons]
+            if proof is not None and len(failed) > len(writes) and failed[len(writes)]:
+                raise ProofReplayed() from None
+            if not any(failed):
                 raise  # a conflict or throttle, not a limit: unavailable
             return False, [
                 _state(r.get("Item")) if r.get("Code") == "ConditionalCheckFailed" else None
-                for r in reasons
+                for r in reasons[: len(writes)]
             ]
         return True, [None] * len(writes)
+
+    # -- DPoP nonces ---------------------------------------------------------------------
+
+    def nonce(self, window: int, expires_at: int) -> str:
+        key = {"pk": {"S": f"DPOP_NONCE#{window}"}}
+        found = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+        if "Item" in found:
+            return str(found["Item"]["nonce"]["S"])
+        try:
+            made = secrets.token_urlsafe(24)
+            self._client.put_item(
+                TableName=self._table,
+                Item={**key, "nonce": {"S": made}, "ttl": {"N": str(expires_at)}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            found = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+            return str(found["Item"]["nonce"]["S"])  # another container's, a moment ago
+        return made
 
     # -- revocation (written to every shard of a client's bucket) --------------------------
 

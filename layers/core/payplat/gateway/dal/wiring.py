@@ -8,13 +8,17 @@ from payplat.clients.registry import CachedClients
 from payplat.gateway.access import Gate
 from payplat.gateway.dal.rate_limit_table import DynamoBucketStore
 from payplat.gateway.limiter import RateLimiter
+from payplat.gateway.nonces import Nonces
 from payplat.gateway.plans import CachedPlans
 
 
-def dynamo_gate(clients_table: str, rate_limits_table: str, cache_ttl_s: float) -> Gate:
+def dynamo_gate(
+    clients_table: str, rate_limits_table: str, cache_ttl_s: float, *, dpop_nonce: bool = False
+) -> Gate:
     buckets = DynamoBucketStore(rate_limits_table)
     return Gate(
         clients=CachedClients(DynamoClientStore(clients_table), cache_ttl_s),
         plans=CachedPlans(buckets, cache_ttl_s),
         limiter=RateLimiter(buckets),
+        nonces=Nonces(buckets) if dpop_nonce else None,
     )

@@ -3,6 +3,8 @@ by TTL once it can no longer matter:
 
 - pending authorization requests `AUTHREQ#<id>` / `AUTHREQ` (between the authorize page's
   login and consent steps);
+- pushed authorization requests `PAR#<sha256(request_uri)>` / `PAR` (RFC 9126: from the
+  push until the authorize page redeems them, once);
 - authorization codes `CODE#<sha256(code)>` / `CODE`;
 - grant families `FAMILY#<id>` / `FAMILY` (status, the jti of every access token issued);
 - refresh tokens `REFRESH#<sha256(token)>` / `REFRESH`;
@@ -28,6 +30,7 @@ from payplat.oauth.grants import (
     AuthorizationCode,
     Family,
     PendingAuthorization,
+    PushedRequest,
     RefreshToken,
 )
 from payplat.oauth.signing_keys import ConcurrentRotation, SigningKey
@@ -115,6 +118,42 @@ class DynamoTokenStore:
             return False
         return True
 
+    # -- pushed authorization requests (RFC 9126) --------------------------------------------
+
+    def put_pushed(self, pushed: PushedRequest) -> None:
+        self._put_new(
+            {
+                "pk": f"PAR#{pushed.request_uri_hash}",
+                "sk": "PAR",
+                "client_id": pushed.client_id,
+                "parameters": json.dumps(pushed.parameters, separators=(",", ":")),
+                "expires_at": pushed.expires_at,
+                "ttl": pushed.expires_at,
+            }
+        )
+
+    def take_pushed(self, request_uri_hash: str, client_id: str, now: int) -> PushedRequest | None:
+        """One conditional delete: of two concurrent redemptions, one gets the request."""
+        try:
+            response = self._client.delete_item(
+                TableName=self._table,
+                Key=_key(f"PAR#{request_uri_hash}", "PAR"),
+                ConditionExpression=(
+                    "attribute_exists(pk) AND client_id = :client AND expires_at > :now"
+                ),
+                ExpressionAttributeValues=_item({":client": client_id, ":now": now}),
+                ReturnValues="ALL_OLD",
+            )
+        except self._conditional:
+            return None
+        item = _plain(response["Attributes"])
+        return PushedRequest(
+            request_uri_hash=request_uri_hash,
+            client_id=item["client_id"],
+            parameters=json.loads(item["parameters"]),
+            expires_at=int(item["expires_at"]),
+        )
+
     # -- authorization codes, families, refresh tokens --------------------------------------
 
     def put_code(self, code: AuthorizationCode) -> None:
@@ -197,6 +236,7 @@ class DynamoTokenStore:
             scope=item["scope"],
             expires_at=int(item["expires_at"]),
             status=item["status"],
+            jkt=item.get("jkt"),
         )
 
     def rotate_refresh(

@@ -18,6 +18,7 @@ from payplat.clients.dal.clients_table import DynamoClientStore
 from payplat.clients.registry import Client
 from payplat.config import OAuthSettings, load
 from payplat.errors import OAuthError
+from payplat.gateway.access import Presented
 from payplat.gateway.dal.rate_limit_table import DynamoBucketStore
 from payplat.gateway.dal.wiring import dynamo_gate
 from payplat.gateway.dpop import Proof
@@ -46,6 +47,7 @@ from payplat.oauth.grants import AUTHORIZATION_REQUEST_TTL_S
 from payplat.oauth.signing_keys import KeyRing
 from payplat.observability import logger, tracer
 from payplat.payments.dal.ledger_table import DynamoLedgerStore
+from payplat.principal import Principal
 from payplat.routes import Function
 
 settings = load(OAuthSettings)
@@ -54,6 +56,7 @@ gate = dynamo_gate(
     settings.rate_limits_table,
     settings.config_cache_ttl_s,
     dpop_nonce=settings.dpop_nonce,
+    sender_constrained=settings.fapi,
 )
 clients = DynamoClientStore(settings.clients_table)  # uncached: registration management
 buckets = DynamoBucketStore(settings.rate_limits_table)
@@ -253,13 +256,27 @@ def _csrf_cookie(request_id: str, value: str, max_age: int) -> Cookie:
 # -- dynamic registration (RFC 7591, RFC 7592) ----------------------------------------------
 
 
-@bind(app, "register")
-def register() -> Response[str]:
+def _admit() -> Principal:
+    """A protected route of this function: the caller through the gate (scope, a DPoP-bound
+    token's proof for this URL, rate limits and revocation), as on the payments function."""
     route = current_route(app)
     assert route is not None  # noqa: S101 - bound from the route table
-    context = app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}
-    principal, headers = gate.admit(route, context, origin(app))
+    event = app.current_event
+    context = event.raw_event.get("requestContext", {}).get("authorizer") or {}
+    presented = Presented(
+        method=event.http_method,
+        url=settings.issuer.rstrip("/") + event.path,  # the issuer is this API's public URL
+        authorization=event.headers.get("authorization"),
+        dpop=event.headers.get("dpop"),
+    )
+    principal, headers = gate.admit(route, context, origin(app), presented)
     app.append_context(**{RESPONSE_HEADERS: headers})
+    return principal
+
+
+@bind(app, "register")
+def register() -> Response[str]:
+    principal = _admit()
     body = registration.register(
         server,
         clients,
@@ -342,7 +359,9 @@ def _plan_exists(name: str) -> bool:
 @bind(app, "oauth_metadata")
 def metadata() -> Response[str]:
     return json_response(
-        200, oauth.metadata(settings, require_par=settings.require_par), _PUBLIC_CACHE
+        200,
+        oauth.metadata(settings, require_par=settings.require_par, fapi_profile=settings.fapi),
+        _PUBLIC_CACHE,
     )
 
 

@@ -64,6 +64,7 @@ gate = dynamo_gate(
     settings.rate_limits_table,
     settings.config_cache_ttl_s,
     dpop_nonce=settings.dpop_nonce,
+    sender_constrained=settings.fapi,
 )
 store = DynamoLedgerStore(settings.ledger_table)
 ledger = Ledger(store)

@@ -24,6 +24,7 @@ from infra.constructs.names import (
     AUTHORIZER,
     DPOP_NONCE_CONTEXT,
     EXPIRER,
+    FAPI_CONTEXT,
     HANDLER,
     JWKS_PATH,
     LOG_LEVEL,
@@ -260,6 +261,7 @@ class Functions(Construct):
                 Env.REFRESH_TOKEN_TTL_S: str(REFRESH_TOKEN_TTL_S),
                 Env.REQUIRE_PAR: self._context_flag(REQUIRE_PAR_CONTEXT),
                 Env.DPOP_NONCE: self._context_flag(DPOP_NONCE_CONTEXT),
+                Env.FAPI: self._context_flag(FAPI_CONTEXT),
             },
         )
         signing_key.grant_sign(oauth.role)
@@ -281,6 +283,7 @@ class Functions(Construct):
             {
                 WEBHOOK_QUEUE.env: deliveries.queue_url,
                 Env.DPOP_NONCE: self._context_flag(DPOP_NONCE_CONTEXT),
+                Env.FAPI: self._context_flag(FAPI_CONTEXT),
             },
         )
         _grant_send(payments, deliveries)  # a redelivery queues its first attempt

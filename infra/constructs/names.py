@@ -46,6 +46,9 @@ REQUIRE_PAR_CONTEXT = "requirePar"
 # `cdk deploy -c dpopNonce=true`: DPoP proofs must carry a server nonce (RFC 9449 §8-9), at
 # the token endpoint and the resource routes.
 DPOP_NONCE_CONTEXT = "dpopNonce"
+# `cdk deploy -c fapi=true`: the FAPI 2.0 Security Profile for the whole server (PAR,
+# private_key_jwt, DPoP-bound tokens only; payplat.oauth.fapi).
+FAPI_CONTEXT = "fapi"
 
 AUTHORIZER_CACHE_TTL_S = 300  # DESIGN: policy cached <= 300 s
 STAGE_THROTTLE_RATE_RPS = 100

@@ -3,7 +3,8 @@
 Environment: PAYPLAT_PORT (gateway, default 8000), PAYPLAT_AWS_PORT (moto, default 8010),
 PAYPLAT_STATE_DIR (default .payplat), PAYPLAT_AUTHORIZER_CACHE_TTL_S (default 300),
 PAYPLAT_REQUIRE_PAR (default false: true makes every client push its authorization requests),
-PAYPLAT_DPOP_NONCE (default false: true makes DPoP proofs carry a server nonce).
+PAYPLAT_DPOP_NONCE (default false: true makes DPoP proofs carry a server nonce),
+PAYPLAT_FAPI (default false: true turns the FAPI 2.0 Security Profile on for the whole server).
 """
 
 from __future__ import annotations

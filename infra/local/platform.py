@@ -57,6 +57,8 @@ def environment(base_url: str, aws_url: str) -> dict[str, str]:
         Env.REQUIRE_PAR: os.environ.get(Env.REQUIRE_PAR, ""),
         # `PAYPLAT_DPOP_NONCE=true make run`: DPoP proofs must carry a nonce (RFC 9449 §8).
         Env.DPOP_NONCE: os.environ.get(Env.DPOP_NONCE, ""),
+        # `PAYPLAT_FAPI=true make run`: the FAPI 2.0 Security Profile (payplat.oauth.fapi).
+        Env.FAPI: os.environ.get(Env.FAPI, ""),
     }
 
 

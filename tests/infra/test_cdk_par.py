@@ -63,6 +63,7 @@ def test_dpop_nonces_are_off_by_default_on_both_servers(synth: Synthesized) -> N
     for function in (synth.stack.functions.oauth, synth.stack.functions.payments):
         variables = synth.properties(function.function)["Environment"]["Variables"]
         assert variables[Env.DPOP_NONCE] == "false"
+        assert variables[Env.FAPI] == "false"
     app = cdk.App(context={DPOP_NONCE_CONTEXT: "true"})
     scope = Construct(cdk.Stack(app, "S"), "Functions")
     assert Functions._context_flag(scope, DPOP_NONCE_CONTEXT) == "true"  # type: ignore[arg-type]

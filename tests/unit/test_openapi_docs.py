@@ -22,6 +22,7 @@ PAGES = (
     "pagination",
     "webhooks",
     "environments",
+    "dpop",
 )
 
 

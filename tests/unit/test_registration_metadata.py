@@ -72,6 +72,7 @@ class ServerStub:
 
     users: MemoryUserStore = field(default_factory=lambda: MemoryUserStore("alice", "bob"))
     local: bool = False
+    fapi: bool = False
     issuer: str = ISSUER
     revoker: Any = None  # only delete() uses it, and it is not exercised here
     clock: int = NOW

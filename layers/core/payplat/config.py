@@ -36,6 +36,7 @@ class Env:
     CONFIG_CACHE_TTL_S = "PAYPLAT_CONFIG_CACHE_TTL_S"
     JWKS_MIN_REFRESH_S = "PAYPLAT_JWKS_MIN_REFRESH_S"
     LOCAL_MODE = "PAYPLAT_LOCAL"
+    FAPI = "PAYPLAT_FAPI"  # the FAPI 2.0 Security Profile for the whole server
     DPOP_NONCE = "PAYPLAT_DPOP_NONCE"  # RFC 9449 §8-9: DPoP proofs must carry a nonce
     REQUIRE_PAR = "PAYPLAT_REQUIRE_PAR"  # RFC 9126 §5: pushed authorization requests only
     WEBHOOKS_TABLE = "PAYPLAT_WEBHOOKS_TABLE"
@@ -91,6 +92,8 @@ class OAuthSettings(TokenSettings):
     require_par: bool = setting(Env.REQUIRE_PAR, default=False)
     # DPoP proofs must carry a server nonce (RFC 9449 §8): at the token endpoint here.
     dpop_nonce: bool = setting(Env.DPOP_NONCE, default=False)
+    # The FAPI 2.0 Security Profile (payplat.oauth.fapi): PAR, private_key_jwt, DPoP only.
+    fapi: bool = setting(Env.FAPI, default=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,8 @@ class PaymentsSettings:
     local: str = setting(Env.LOCAL_MODE, default="")
     # DPoP proofs must carry a server nonce (RFC 9449 §9): at the resource routes here.
     dpop_nonce: bool = setting(Env.DPOP_NONCE, default=False)
+    # FAPI 2.0: the resource routes take sender-constrained (DPoP-bound) tokens only.
+    fapi: bool = setting(Env.FAPI, default=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,8 @@ class Transport:
         *,
         authorization: Callable[[], str | None] | None = None,
         headers: Mapping[str, str] | None = None,
+        attempt_headers: Callable[[], Mapping[str, str]] | None = None,
+        on_answer: Callable[[Answer], None] | None = None,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
         form: Mapping[str, str] | None = None,
@@ -100,7 +102,9 @@ class Transport:
         """The answer (any status), after retries. `safe_to_retry`: the request may be sent
         again even if the server may have handled it (a GET, or a POST with an
         Idempotency-Key); otherwise only a request that never left and a 429 are retried.
-        Raises APIConnectionError when no answer came."""
+        `attempt_headers` is called before each attempt, its headers sent with that attempt
+        only (a DPoP proof is good for one request); `on_answer` sees every answer, retried
+        ones too. Raises APIConnectionError when no answer came."""
         path = urlsplit(url).path
         attempt = 0
         while True:
@@ -109,6 +113,8 @@ class Transport:
                 value = authorization()
                 if value is not None:
                     sent["Authorization"] = value
+            if attempt_headers is not None:
+                sent.update(attempt_headers())
             try:
                 response = self.session.request(
                     method,
@@ -137,6 +143,8 @@ class Transport:
                 attempt += 1
                 continue
             answer = _answer(response)
+            if on_answer is not None:
+                on_answer(answer)
             logger.debug(
                 "payplat: %s %s -> %d (request_id %s)",
                 method,

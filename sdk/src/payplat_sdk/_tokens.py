@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import quote_plus
 
 from payplat_sdk._http import Answer, Transport, raise_for_answer
+from payplat_sdk.dpop import AUTHORIZATION_SERVER, PROOF_HEADER, DpopKey, asks_for_nonce
 from payplat_sdk.errors import OAuthError
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "StaticToken",
     "TokenSource",
     "Tokens",
+    "is_dpop",
     "pkce_pair",
     "refresh_with",
     "scope_string",
@@ -83,6 +85,11 @@ class Tokens:
         }
 
     @property
+    def is_dpop(self) -> bool:
+        """The access token is DPoP-bound (`token_type` "DPoP"): sent with a proof."""
+        return is_dpop(self.token_type)
+
+    @property
     def scopes(self) -> frozenset[str]:
         return frozenset((self.scope or "").split())
 
@@ -90,6 +97,10 @@ class Tokens:
         if self.expires_at is None:
             return False
         return (time.time() if now is None else now) >= self.expires_at - seconds
+
+
+def is_dpop(token_type: str) -> bool:
+    return token_type.lower() == "dpop"
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -107,15 +118,23 @@ def scope_string(scope: str | Sequence[str] | None) -> str | None:
 
 class AuthServer:
     """The authorization server as one client sees it: its metadata (fetched once), its
-    token and revocation endpoints, and this client's authentication."""
+    token and revocation endpoints, and this client's authentication. With a DPoP key, every
+    token request carries a new proof (so the tokens are bound to the key), and a request
+    the server answers with `use_dpop_nonce` is sent once more with the nonce it gave."""
 
     def __init__(
-        self, transport: Transport, base_url: str, client_id: str, client_secret: str | None
+        self,
+        transport: Transport,
+        base_url: str,
+        client_id: str,
+        client_secret: str | None,
+        dpop: DpopKey | None = None,
     ) -> None:
         self.transport = transport
         self.base_url = base_url
         self.client_id = client_id
         self._client_secret = client_secret
+        self.dpop = dpop
         self._metadata: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
@@ -140,7 +159,9 @@ class AuthServer:
 
     def token(self, form: Mapping[str, str], *, safe_to_retry: bool) -> Tokens:
         """A token request with this client's authentication. Raises OAuthError."""
-        answer = self._post(self.endpoint("token_endpoint"), form, safe_to_retry=safe_to_retry)
+        answer = self._post(
+            self.endpoint("token_endpoint"), form, safe_to_retry=safe_to_retry, proof=True
+        )
         return Tokens.from_dict(answer.json_object())
 
     def revoke(self, token: str, token_type_hint: str | None = None) -> None:
@@ -149,7 +170,9 @@ class AuthServer:
             form["token_type_hint"] = token_type_hint
         self._post(self.endpoint("revocation_endpoint"), form, safe_to_retry=True)
 
-    def _post(self, url: str, form: Mapping[str, str], *, safe_to_retry: bool) -> Answer:
+    def _post(
+        self, url: str, form: Mapping[str, str], *, safe_to_retry: bool, proof: bool = False
+    ) -> Answer:
         sent = dict(form)
         headers: dict[str, str] = {}
         if self._client_secret is not None:
@@ -158,9 +181,33 @@ class AuthServer:
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         else:
             sent["client_id"] = self.client_id
-        answer = self.transport.send(
-            "POST", url, headers=headers, form=sent, safe_to_retry=safe_to_retry
-        )
+        dpop = self.dpop if proof else None
+        if dpop is None:
+            answer = self.transport.send(
+                "POST", url, headers=headers, form=sent, safe_to_retry=safe_to_retry
+            )
+            return raise_for_answer(answer)
+
+        def new_proof() -> dict[str, str]:  # one per attempt: a proof is used once
+            return {PROOF_HEADER: dpop.proof_for(AUTHORIZATION_SERVER, "POST", url)}
+
+        def seen(answer: Answer) -> None:
+            dpop.observe(AUTHORIZATION_SERVER, url, answer.headers)
+
+        for nonce_retry in (False, True):
+            answer = self.transport.send(
+                "POST",
+                url,
+                headers=headers,
+                attempt_headers=new_proof,
+                on_answer=seen,
+                form=sent,
+                safe_to_retry=safe_to_retry,
+            )
+            # RFC 9449 §8: the server refused the request without acting on it (a refresh
+            # token is not spent), so it is sent once more with a proof carrying its nonce.
+            if nonce_retry or not asks_for_nonce(answer.status, answer.headers, answer.body):
+                break
         return raise_for_answer(answer)
 
 
@@ -177,14 +224,18 @@ class TokenSource(Protocol):
 class StaticToken:
     """An access token the caller obtained itself: used as is, never refreshed."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, token_type: str = "Bearer") -> None:  # noqa: S107
         self._token = token
+        self.token_type = token_type
 
     def __repr__(self) -> str:
-        return "StaticToken(<hidden>)"
+        return f"StaticToken(<hidden>, token_type={self.token_type!r})"
 
     def token(self) -> str:
         return self._token
+
+    def credential(self) -> tuple[str, str]:
+        return self._token, self.token_type
 
     def invalidate(self, token: str) -> bool:
         return False
@@ -215,6 +266,10 @@ class ClientCredentials:
         return self._tokens
 
     def token(self) -> str:
+        return self.credential()[0]
+
+    def credential(self) -> tuple[str, str]:
+        """The access token to send and its type ("Bearer" or "DPoP"), read together."""
         with self._lock:
             if self._tokens is None or self._tokens.expires_within(
                 self._margin_s, now=self._clock()
@@ -225,7 +280,7 @@ class ClientCredentials:
                 issued_at = self._clock()
                 self._tokens = self._server.token(form, safe_to_retry=True)
                 self._margin_s = _margin(self._tokens, issued_at)
-            return self._tokens.access_token
+            return self._tokens.access_token, self._tokens.token_type
 
     def invalidate(self, token: str) -> bool:
         with self._lock:
@@ -261,11 +316,15 @@ class RefreshingTokens:
         return self._tokens
 
     def token(self) -> str:
+        return self.credential()[0]
+
+    def credential(self) -> tuple[str, str]:
+        """The access token to send and its type ("Bearer" or "DPoP"), read together."""
         with self._lock:
             due = self._stale or self._tokens.expires_within(REFRESH_MARGIN_S, now=self._clock())
             if due and self._tokens.refresh_token is not None:
                 self._refresh_locked()
-            return self._tokens.access_token
+            return self._tokens.access_token, self._tokens.token_type
 
     def refresh(self, scope: str | None = None) -> Tokens:
         with self._lock:

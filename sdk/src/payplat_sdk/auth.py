@@ -29,10 +29,13 @@ from payplat_sdk._tokens import TokenSource as TokenSource  # noqa: PLC0414
 from payplat_sdk._tokens import refresh_with as refresh_with  # noqa: PLC0414
 from payplat_sdk._tokens import scope_string as scope_string  # noqa: PLC0414
 from payplat_sdk.client import Payplat
+from payplat_sdk.dpop import DpopKey, dpop_key_of
 from payplat_sdk.errors import OAuthError
 
 if TYPE_CHECKING:
     import requests
+
+    from payplat_sdk.client import DpopKeyOption
 
 __all__ = ["AuthorizationCodeFlow", "Tokens", "pkce_pair"]
 
@@ -48,6 +51,10 @@ class AuthorizationCodeFlow:
     tokens = flow.exchange(code, redirect_uri, verifier)
     client = flow.client(tokens)  # refreshes by itself, calling `save` with each new pair
     ```
+
+    With `dpop_key` (as for `Payplat`; `True` generates a P-256 key for the flow), the code
+    exchange and every refresh carry a DPoP proof, so the tokens are bound to the key, and
+    `flow.client(tokens)` proves possession of the same key.
     """
 
     def __init__(
@@ -60,6 +67,7 @@ class AuthorizationCodeFlow:
         timeout: float = 10,
         max_retries: int = 3,
         session: requests.Session | None = None,
+        dpop_key: DpopKeyOption = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
@@ -68,8 +76,11 @@ class AuthorizationCodeFlow:
         self._timeout = timeout
         self._max_retries = max_retries
         self._session = session
+        self._dpop = dpop_key_of(dpop_key)
         self._transport = Transport(session=session, timeout=timeout, max_retries=max_retries)
-        self._server = AuthServer(self._transport, self.base_url, client_id, client_secret)
+        self._server = AuthServer(
+            self._transport, self.base_url, client_id, client_secret, self._dpop
+        )
 
     def __repr__(self) -> str:
         return f"AuthorizationCodeFlow({self.base_url!r}, client_id={self.client_id!r})"
@@ -77,6 +88,11 @@ class AuthorizationCodeFlow:
     @property
     def metadata(self) -> dict[str, Any]:
         return self._server.metadata()
+
+    @property
+    def dpop_key(self) -> DpopKey | None:
+        """The DPoP key the flow's tokens are bound to (None: bearer tokens)."""
+        return self._dpop
 
     def authorization_url(
         self,
@@ -167,6 +183,7 @@ class AuthorizationCodeFlow:
             timeout=self._timeout,
             max_retries=self._max_retries,
             session=self._session,
+            dpop_key=self._dpop,
         )
 
     def close(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -17,6 +17,7 @@ from payplat_sdk._tokens import (
     TokenSource,
     scope_string,
 )
+from payplat_sdk.dpop import DpopKey, dpop_key_of
 from payplat_sdk.resources import (
     Accounts,
     Events,
@@ -25,6 +26,11 @@ from payplat_sdk.resources import (
     Requestor,
     WebhookEndpoints,
 )
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    DpopKeyOption = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | DpopKey | bool | None
 
 __all__ = ["Payplat"]
 
@@ -45,6 +51,11 @@ class Payplat:
     Requests that fail on the way (connection errors, 409, 429, 5xx) are retried up to
     `max_retries` times with exponential backoff and jitter, honouring `Retry-After`; every
     POST carries one Idempotency-Key across its retries. Safe to share across threads.
+
+    With `dpop_key` (a `cryptography` EC P-256 or RSA private key, a `DpopKey`, or `True` for
+    a P-256 key generated for this client), tokens are DPoP-bound (RFC 9449): every token
+    request and every API request carries a new proof signed by the key, so a copied token
+    is useless without it. With `token=` and `dpop_key`, that token is sent as a DPoP one.
     """
 
     accounts: Accounts
@@ -64,11 +75,12 @@ class Payplat:
         timeout: float = 10,
         max_retries: int = 3,
         session: requests.Session | None = None,
+        dpop_key: DpopKeyOption = None,
     ) -> None:
-        self._setup(base_url, client_id, client_secret, timeout, max_retries, session)
+        self._setup(base_url, client_id, client_secret, timeout, max_retries, session, dpop_key)
         tokens: TokenSource
         if token is not None:
-            tokens = StaticToken(token)
+            tokens = StaticToken(token, "DPoP" if self._dpop is not None else "Bearer")
         elif client_secret is not None:
             tokens = ClientCredentials(self._server, scope_string(scope))
         else:
@@ -87,14 +99,18 @@ class Payplat:
         timeout: float = 10,
         max_retries: int = 3,
         session: requests.Session | None = None,
+        dpop_key: DpopKeyOption = None,
     ) -> Payplat:
         """A client acting with tokens from the authorization-code flow (a `Tokens`, or its
         `to_dict()` / a token response). The access token is refreshed before it expires and
         once after a 401; the refresh token rotates and `on_tokens` gets every new pair —
-        persist it there, the old refresh token is spent."""
-        client = cls.__new__(cls)
-        client._setup(base_url, client_id, client_secret, timeout, max_retries, session)
+        persist it there, the old refresh token is spent. DPoP-bound tokens need the
+        `dpop_key` they are bound to (the same `DpopKey`, or the same private key)."""
         held = tokens if isinstance(tokens, Tokens) else Tokens.from_dict(tokens)
+        if held.is_dpop and (dpop_key is None or dpop_key is False or dpop_key is True):
+            raise ValueError("these tokens are DPoP-bound: pass the dpop_key they are bound to")
+        client = cls.__new__(cls)
+        client._setup(base_url, client_id, client_secret, timeout, max_retries, session, dpop_key)
         client._use(RefreshingTokens(client._server, held, on_tokens))
         return client
 
@@ -106,15 +122,19 @@ class Payplat:
         timeout: float,
         max_retries: int,
         session: requests.Session | None,
+        dpop_key: DpopKeyOption,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
+        self._dpop = dpop_key_of(dpop_key)
         self._transport = Transport(session=session, timeout=timeout, max_retries=max_retries)
-        self._server = AuthServer(self._transport, self.base_url, client_id, client_secret)
+        self._server = AuthServer(
+            self._transport, self.base_url, client_id, client_secret, self._dpop
+        )
 
     def _use(self, tokens: TokenSource) -> None:
         self._tokens = tokens
-        requestor = Requestor(self._transport, self.base_url, tokens)
+        requestor = Requestor(self._transport, self.base_url, tokens, self._dpop)
         self.accounts = Accounts(requestor)
         self.payments = Payments(requestor)
         self.refunds = Refunds(requestor)
@@ -126,6 +146,11 @@ class Payplat:
         """The tokens in use (client credentials or from_tokens), None for a static token."""
         held = getattr(self._tokens, "tokens", None)
         return held if isinstance(held, Tokens) else None
+
+    @property
+    def dpop_key(self) -> DpopKey | None:
+        """The DPoP key this client proves possession of (None: bearer tokens)."""
+        return self._dpop
 
     @property
     def max_retries(self) -> int:

@@ -15,7 +15,9 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 from payplat_sdk._http import Answer, Transport, raise_for_answer
-from payplat_sdk._tokens import TokenSource
+from payplat_sdk._tokens import TokenSource, is_dpop
+from payplat_sdk.dpop import PROOF_HEADER, RESOURCE_SERVER, DpopKey, asks_for_nonce
+from payplat_sdk.errors import AuthenticationError
 from payplat_sdk.models import (
     Account,
     Deleted,
@@ -36,13 +38,30 @@ Timestamp = int | datetime
 
 
 class Requestor:
-    """Authenticated calls to the API: a bearer token from the token source (a refused one
-    is replaced once), retries by the transport."""
+    """Authenticated calls to the API: a token from the token source (a refused one is
+    replaced once), retries by the transport. A DPoP token goes as `Authorization: DPoP`
+    with a new proof for each attempt; an answer asking for a DPoP nonce is retried once
+    with it."""
 
-    def __init__(self, transport: Transport, base_url: str, tokens: TokenSource) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        base_url: str,
+        tokens: TokenSource,
+        dpop: DpopKey | None = None,
+    ) -> None:
         self.transport = transport
         self.base_url = base_url
         self.tokens = tokens
+        self.dpop = dpop
+
+    def _credential(self) -> tuple[str, str]:
+        """(access token, token type), read together from the token source."""
+        credential = getattr(self.tokens, "credential", None)
+        if callable(credential):
+            token, token_type = credential()
+            return str(token), str(token_type)
+        return self.tokens.token(), "Bearer"
 
     def request(
         self,
@@ -61,23 +80,45 @@ class Requestor:
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
             json_body = dict(body or {})
         query = {key: value for key, value in (params or {}).items() if value is not None}
+        url = self.base_url + path
         used: list[str] = []  # the tokens sent, newest last
+        dpop = self.dpop
 
-        def authorization() -> str:
-            token = self.tokens.token()
+        def credentials() -> dict[str, str]:  # before each attempt: a proof is used once
+            token, token_type = self._credential()
             used.append(token)
-            return f"Bearer {token}"
+            if not is_dpop(token_type):
+                return {"Authorization": f"Bearer {token}"}
+            if dpop is None:
+                raise AuthenticationError(
+                    "The token is DPoP-bound: pass the dpop_key it is bound to."
+                )
+            proof = dpop.proof_for(RESOURCE_SERVER, method, url, access_token=token)
+            return {"Authorization": f"DPoP {token}", PROOF_HEADER: proof}
 
-        refreshed = False
+        def seen(answer: Answer) -> None:
+            if dpop is not None:
+                dpop.observe(RESOURCE_SERVER, url, answer.headers)
+
+        refreshed = nonce_retried = False
         while True:
             answer = self.transport.send(
                 method,
-                self.base_url + path,
-                authorization=authorization,
+                url,
                 headers=headers,
+                attempt_headers=credentials,
+                on_answer=seen,
                 params=query or None,
                 json_body=json_body,
             )
+            if (
+                answer.status == 401
+                and dpop is not None
+                and not nonce_retried
+                and asks_for_nonce(answer.status, answer.headers, answer.body)
+            ):
+                nonce_retried = True  # RFC 9449 §9: once more, with the nonce it sent
+                continue
             if answer.status == 401 and not refreshed and used:
                 refreshed = True
                 if self.tokens.invalidate(used[-1]):

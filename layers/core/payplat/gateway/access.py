@@ -64,11 +64,14 @@ class Gate:
         plans: CachedPlans,
         limiter: RateLimiter,
         nonces: Nonces | None = None,
+        *,
+        sender_constrained: bool = False,
     ) -> None:
         self.clients = clients
         self.plans = plans
         self.limiter = limiter
         self.nonces = nonces  # set where DPoP proofs must carry a server nonce
+        self.sender_constrained = sender_constrained  # FAPI 2.0: DPoP-bound tokens only
 
     def admit(
         self,
@@ -125,6 +128,9 @@ class Gate:
     ) -> ProofUse | None:
         """None for a bearer token; for a bound one, the proof's use to record, or 401."""
         jkt = str(authorizer_context.get("jkt") or "")
+        if not jkt and self.sender_constrained:
+            _denied(route, authorizer_context, origin, "token_not_sender_constrained")
+            raise AuthenticationFailed("Only DPoP-bound access tokens are accepted (FAPI 2.0).")
         if not jkt:
             return None
         try:

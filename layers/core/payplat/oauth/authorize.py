@@ -27,6 +27,7 @@ from payplat.audit.metrics import LOGIN_FAILED, TOKENS_ISSUED
 from payplat.clients.registry import GRANT_AUTHORIZATION_CODE, GRANT_IMPLICIT, Client
 from payplat.errors import OAuthError
 from payplat.gateway.enforce import RateLimited
+from payplat.oauth import fapi
 from payplat.oauth.authserver import AuthServer, record
 from payplat.oauth.grants import (
     AUTHORIZATION_REQUEST_TTL_S,
@@ -137,7 +138,7 @@ def start(server: AuthServer, query: Mapping[str, Sequence[str]], origin: audit.
         if isinstance(pushed, ErrorScreen):
             return pushed
         query = pushed
-    elif server.settings.require_par or client.require_pushed_authorization_requests:
+    elif fapi.par_required(server.settings, client):
         return _refuse_on_page(
             origin,
             client.client_id,
@@ -241,7 +242,7 @@ def _validated(
         raise _Redirectable("invalid_request", f"The parameter {repeated[0]} is repeated.")
     if any(len(values[0]) > MAX_PARAM_CHARS for values in query.values() if values):
         raise _Redirectable("invalid_request", "A parameter is too long.")
-    if response_type not in _RESPONSE_TYPES:
+    if response_type not in _RESPONSE_TYPES or (server.settings.fapi and response_type != "code"):
         raise _Redirectable("unsupported_response_type", "response_type must be code.")
     if _RESPONSE_TYPES[response_type] not in client.grant_types:
         raise _Redirectable(

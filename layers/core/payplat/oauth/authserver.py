@@ -18,6 +18,7 @@ from payplat.clients.registry import CachedClients, Client
 from payplat.config import OAuthSettings
 from payplat.errors import InvalidClient
 from payplat.gateway.revocation import Revoker
+from payplat.oauth import fapi
 from payplat.oauth.access_tokens import IssuedToken, issue_access_token
 from payplat.oauth.client_auth import AssertionLog, Authenticated, Presented, authenticate
 from payplat.oauth.grants import GrantStore, PendingStore, PushedRequestStore
@@ -53,6 +54,11 @@ class AuthServer:
     def local(self) -> bool:
         return bool(self.settings.local)
 
+    @property
+    def fapi(self) -> bool:
+        """The FAPI 2.0 Security Profile is on for the whole server (payplat.oauth.fapi)."""
+        return self.settings.fapi
+
     def now(self) -> int:
         return int(self.clock())
 
@@ -67,13 +73,15 @@ class AuthServer:
             return self._authenticate(credentials)
 
     def _authenticate(self, credentials: Presented) -> Authenticated:
-        return authenticate(
+        authenticated = authenticate(
             credentials,
             clients=self.clients,
             assertions=self.assertions,
             issuer=self.issuer,
             clock=self.clock,
         )
+        fapi.check_client_authentication(self.settings, credentials, authenticated)
+        return authenticated
 
     def access_token(
         self, client: Client, *, subject: str, scope: str, jkt: str | None = None

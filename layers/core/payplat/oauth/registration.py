@@ -40,6 +40,7 @@ from payplat.clients.registry import (
     rotate_secret,
 )
 from payplat.errors import OAuthError
+from payplat.oauth import fapi
 from payplat.oauth.authserver import AuthServer, record
 from payplat.oauth.grants import digest, new_opaque
 from payplat.oauth.token_endpoint import CLIENT_ONLY_SCOPES
@@ -297,6 +298,10 @@ def _validated(
     plan = body.get("plan", "standard")
     if not isinstance(plan, str) or not plan_exists(plan):
         raise InvalidMetadata("plan is not a plan in force.")
+    if server.fapi and auth_method not in fapi.AUTH_METHODS:
+        raise InvalidMetadata("FAPI 2.0: token_endpoint_auth_method must be private_key_jwt.")
+    if server.fapi and grants & fapi.FORBIDDEN_GRANTS:
+        raise InvalidMetadata("FAPI 2.0: the password and implicit grants are not offered.")
     return {
         "name": name.strip(),
         "scopes": _scopes(body),

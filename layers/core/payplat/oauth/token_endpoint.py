@@ -32,6 +32,7 @@ from payplat.gateway.dpop import InvalidProof, Proof, verify_proof
 from payplat.gateway.nonces import HEADER as NONCE_HEADER
 from payplat.gateway.nonces import Nonces
 from payplat.gateway.verify import ALGORITHM
+from payplat.oauth import fapi
 from payplat.oauth.access_tokens import IssuedToken
 from payplat.oauth.authserver import AuthServer, record
 from payplat.oauth.client_auth import ASSERTION_ALGORITHMS, Presented
@@ -83,7 +84,8 @@ def token(
             raise OAuthError("unsupported_grant_type", f"Unsupported grant_type: {grant_type}.")
         if grant_type not in client.grant_types:
             raise OAuthError("unauthorized_client", "This client may not use this grant type.")
-        jkt = bound_key(client, proof)
+        fapi.check_grant(server.settings, grant_type)
+        jkt = bound_key(client, proof, required=fapi.dpop_required(server.settings, client))
         match grant_type:
             case "client_credentials":
                 body, sub, jti = _client_credentials(server, client, form, jkt)
@@ -365,13 +367,12 @@ def token_proof(
         raise error from None
 
 
-def bound_key(client: Client, proof: Proof | None) -> str | None:
+def bound_key(client: Client, proof: Proof | None, *, required: bool) -> str | None:
     """The key the grant's tokens are bound to: the proof's, if the request carried one. A
-    client registered for DPoP-bound tokens only (RFC 9449 §5.2) gets nothing without."""
-    if proof is None and client.dpop_bound_access_tokens:
-        raise OAuthError(
-            "invalid_dpop_proof", "This client is registered for DPoP-bound tokens only."
-        )
+    client registered for DPoP-bound tokens only (RFC 9449 §5.2), or any client under the
+    FAPI 2.0 profile, gets nothing without."""
+    if proof is None and required:
+        raise OAuthError("invalid_dpop_proof", "Only DPoP-bound tokens are issued here.")
     return proof.jkt if proof else None
 
 
@@ -412,11 +413,17 @@ def _refused(client_id: str, grant_type: str, exc: OAuthError, origin: audit.Ori
     metric(TOKENS_REFUSED, error=exc.error)
 
 
-def metadata(settings: TokenSettings, *, require_par: bool = False) -> dict[str, Any]:
-    """RFC 8414 authorization server metadata: exactly what this server supports.
-    `require_par`: every client must push its authorization requests (RFC 9126 §5)."""
+def metadata(
+    settings: TokenSettings, *, require_par: bool = False, fapi_profile: bool = False
+) -> dict[str, Any]:
+    """RFC 8414 authorization server metadata: exactly what this server supports and
+    enforces. `require_par`: every client must push its authorization requests (RFC 9126
+    §5); `fapi_profile`: the FAPI 2.0 Security Profile is on (payplat.oauth.fapi)."""
     issuer = settings.issuer.rstrip("/")
-    return {
+    auth_methods = list(fapi.AUTH_METHODS if fapi_profile else AUTH_METHODS)
+    assertion_algs = list(fapi.ASSERTION_ALGORITHMS if fapi_profile else ASSERTION_ALGORITHMS)
+    grants = [g for g in (*TOKEN_GRANTS, GRANT_IMPLICIT) if g not in fapi.FORBIDDEN_GRANTS]
+    document = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/oauth/authorize",
         "token_endpoint": f"{issuer}/oauth/token",
@@ -426,25 +433,31 @@ def metadata(settings: TokenSettings, *, require_par: bool = False) -> dict[str,
         "introspection_endpoint": f"{issuer}/oauth/introspect",
         "revocation_endpoint": f"{issuer}/oauth/revoke",
         "scopes_supported": sorted(SCOPES),
-        "response_types_supported": ["code", "token"],
-        "response_modes_supported": ["query", "fragment"],
-        "grant_types_supported": [*TOKEN_GRANTS, GRANT_IMPLICIT],
+        "response_types_supported": ["code"] if fapi_profile else ["code", "token"],
+        "response_modes_supported": ["query"] if fapi_profile else ["query", "fragment"],
+        "grant_types_supported": grants if fapi_profile else [*TOKEN_GRANTS, GRANT_IMPLICIT],
         # RFC 8414 allows extensions: these two are off unless a client is registered with
         # them, and every use is audited (RFC 9700 §2.4, OAuth 2.1 retire them).
         "legacy_grant_types_require_explicit_registration": sorted(LEGACY_GRANTS),
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
-        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
-        "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
-        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
-        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
-        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "access_token_signing_alg_values_supported": [ALGORITHM],
         "authorization_response_iss_parameter_supported": True,
-        "require_pushed_authorization_requests": require_par,
+        "require_pushed_authorization_requests": require_par or fapi_profile,
         "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
         "service_documentation": f"{issuer}/docs",
     }
+    if fapi_profile:
+        del document["legacy_grant_types_require_explicit_registration"]  # none offered
+        # No bearer token is issued: every token is DPoP-bound (RFC 9449 §5.2's client
+        # metadata, here for every client).
+        document["dpop_bound_access_tokens_required"] = True
+    return document
 
 
 def jwks(server: AuthServer) -> dict[str, Any]:

@@ -13,7 +13,12 @@ from payplat.gateway.plans import CachedPlans
 
 
 def dynamo_gate(
-    clients_table: str, rate_limits_table: str, cache_ttl_s: float, *, dpop_nonce: bool = False
+    clients_table: str,
+    rate_limits_table: str,
+    cache_ttl_s: float,
+    *,
+    dpop_nonce: bool = False,
+    sender_constrained: bool = False,
 ) -> Gate:
     buckets = DynamoBucketStore(rate_limits_table)
     return Gate(
@@ -21,4 +26,5 @@ def dynamo_gate(
         plans=CachedPlans(buckets, cache_ttl_s),
         limiter=RateLimiter(buckets),
         nonces=Nonces(buckets) if dpop_nonce else None,
+        sender_constrained=sender_constrained,
     )
